@@ -1,0 +1,221 @@
+--- migrun.cli: the command line. main(argv) returns the exit code (DESIGN.md):
+-- 0 ok · 1 failed, database in a known state · 2 usage or playbook error · 3 environment
+-- (connect, lock, missing tool) · 4 declined at a gate · 5 recovery failed too.
+local errors = require "migrun.errors"
+local text = require "migrun.text"
+
+local M = {}
+
+local HELP = [[
+migrun — run a PostgreSQL production migration as a program
+
+usage:
+  migrun SCRIPT.lua [args]         run a Lua script with migrun's modules (`db` connects
+                                   to the target on first use)
+  migrun -e CODE                   run a Lua chunk the same way
+  migrun test [DIR|busted options] run busted specs inside migrun's VM
+  migrun sandbox start|stop --env-file FILE
+                                   start a sandbox cluster that outlives this command
+                                   (the test harness), or stop one
+
+options:
+  --db URL        target (else DATABASE_URL, else libpq's PG* variables and defaults)
+  --sandbox       a throwaway local PostgreSQL cluster, started and removed by migrun
+  --load FILE.sql load SQL into the target first (repeatable)
+  --verbose       tracebacks on errors
+  --version       print the version
+  --help          this text
+
+exit codes: 0 ok · 1 failed (database in a known state) · 2 usage or playbook error ·
+3 environment error (cannot connect, lock held, tool missing) · 4 declined at a gate ·
+5 failed and recovery failed: needs a human · 130 interrupted
+]]
+
+-- option name -> "value" | "list" | "flag"
+local OPTIONS = {
+  ["--db"] = "value", ["--load"] = "list", ["-e"] = "value", ["--env-file"] = "value",
+  ["--sandbox"] = "flag", ["--verbose"] = "flag", ["--version"] = "flag", ["--help"] = "flag",
+  ["--quiet"] = "flag", ["--no-color"] = "flag",
+}
+
+local VERBS = { test = true, sandbox = true }
+
+local function usage(msg, hint)
+  errors.raise("usage", msg, { hint = hint or "see migrun --help" })
+end
+
+local function option_names()
+  local names = {}
+  for k in pairs(OPTIONS) do names[#names + 1] = k end
+  table.sort(names)
+  return names
+end
+
+--- cli.parse(argv) -> opts {verb, file, args, db, load = {...}, ...}; raises kind="usage"
+function M.parse(argv)
+  local opts = { load = {}, args = {} }
+  local i, n = 1, #argv
+  local positional = {}
+  while i <= n do
+    local a = argv[i]
+    if a == "--" then
+      for j = i + 1, n do opts.args[#opts.args + 1] = argv[j] end
+      break
+    end
+    local name, inline = a:match("^(%-%-?[%w-]+)=(.*)$")
+    name = name or a
+    local kind = OPTIONS[name]
+    if positional[1] == "test" then
+      opts.args[#opts.args + 1] = a                  -- busted's own options and paths
+    elseif kind then
+      local key = name:gsub("^%-+", ""):gsub("-", "_")
+      if kind == "flag" then
+        if inline then usage(name .. " takes no value") end
+        opts[key] = true
+      else
+        local v = inline
+        if not v then
+          i = i + 1
+          v = argv[i]
+          if v == nil then usage(name .. " needs a value") end
+        end
+        if kind == "list" then table.insert(opts[key], v) else opts[key] = v end
+      end
+    elseif a:sub(1, 1) == "-" and #a > 1 and not opts.file then
+      usage("unknown option " .. name .. text.did_you_mean(name, option_names()))
+    elseif opts.file then
+      opts.args[#opts.args + 1] = a                  -- the script's own arguments
+    else
+      positional[#positional + 1] = a
+      if not VERBS[positional[1]] then opts.file = a end
+      if positional[1] == "sandbox" and #positional == 2 then opts.action = a end
+    end
+    i = i + 1
+  end
+  opts.verb = VERBS[positional[1]] and positional[1] or nil
+  return opts
+end
+
+-- The connection target for this invocation, and the sandbox it may need.
+local function target(opts, ctx)
+  if opts.sandbox then
+    if not ctx.sandbox then
+      ctx.sandbox = require("migrun.sandbox").start()
+    end
+    return ctx.sandbox:conninfo()
+  end
+  return opts.db or os.getenv("DATABASE_URL")
+end
+
+local function connect(opts, ctx)
+  if not ctx.db then
+    local dbmod = require "migrun.db"
+    ctx.db = dbmod.connect(target(opts, ctx))
+    for _, file in ipairs(opts.load) do
+      local sql, err = text.readfile(file)
+      if not sql then errors.raise("usage", "--load: " .. err) end
+      ctx.db:script(sql, { name = file })
+    end
+  end
+  return ctx.db
+end
+
+-- A plain Lua script: migrun's modules on the path, `db` connected on first use.
+local function run_chunk(chunk, opts, ctx, env)
+  setmetatable(env, { __index = function(t, k)
+    if k == "db" then
+      local c = connect(opts, ctx)
+      rawset(t, "db", c)
+      return c
+    end
+    return _G[k]
+  end })
+  if #opts.load > 0 then env.db = connect(opts, ctx) end
+  chunk(table.unpack(opts.args))
+  return 0
+end
+
+local function run_script(opts, ctx)
+  local env = { arg = { [0] = opts.file, table.unpack(opts.args) } }
+  local chunk, err = loadfile(opts.file, "t", env)
+  if not chunk then
+    local missing = err:find("cannot open")
+    errors.raise(missing and "usage" or "playbook", err)
+  end
+  return run_chunk(chunk, opts, ctx, env)
+end
+
+local function run_code(opts, ctx)
+  local env = { arg = { [0] = "-e", table.unpack(opts.args) } }
+  local chunk, err = load(opts.e, "=(command line)", "t", env)
+  if not chunk then errors.raise("usage", err) end
+  return run_chunk(chunk, opts, ctx, env)
+end
+
+local function run_tests(opts)
+  _G.arg = { [0] = "migrun test", table.unpack(opts.args) }
+  require("busted.runner")({ standalone = false })
+  return 0
+end
+
+local function run_sandbox(opts)
+  local sandbox = require "migrun.sandbox"
+  if not opts.env_file then usage("migrun sandbox " .. tostring(opts.action) .. " needs --env-file FILE") end
+  if opts.action == "start" then
+    local sb = sandbox.start()
+    sandbox.write_env(sb, opts.env_file)
+    sb.handle:detach()
+    setmetatable(sb, nil)                            -- outlive this process
+    io.stdout:write("sandbox ready: ", sb:conninfo(), "\n")
+    return 0
+  elseif opts.action == "stop" then
+    if not sandbox.stop_env(opts.env_file) then
+      io.stderr:write("migrun: no sandbox described by ", opts.env_file, "\n")
+    end
+    return 0
+  end
+  usage("migrun sandbox start|stop --env-file FILE")
+end
+
+local function dispatch(opts, ctx)
+  if opts.help then
+    io.stdout:write(HELP)
+    return 0
+  end
+  if opts.version then
+    io.stdout:write("migrun ", require("migrun").VERSION, "\n")
+    return 0
+  end
+  if opts.verb == "test" then return run_tests(opts) end
+  if opts.verb == "sandbox" then return run_sandbox(opts) end
+  if opts.e then return run_code(opts, ctx) end
+  if opts.file then return run_script(opts, ctx) end
+  usage("nothing to run", "migrun SCRIPT.lua, migrun -e CODE, or migrun --help")
+end
+
+local function report(e, verbose, tb)
+  local msg = errors.is(e) and tostring(e) or tostring(e)
+  io.stderr:write("migrun: ", msg, "\n")
+  if verbose and tb then io.stderr:write(tb, "\n") end
+end
+
+--- cli.main(argv) -> exit code
+function M.main(argv)
+  local ctx = {}
+  local opts
+  local tb
+  local ok, res = xpcall(function()
+    opts = M.parse(argv)
+    return dispatch(opts, ctx)
+  end, function(e)
+    tb = debug.traceback("", 2)
+    return e
+  end)
+  if ctx.db then ctx.db:close() end
+  if ctx.sandbox then ctx.sandbox:stop() end
+  if ok then return res end
+  report(res, opts and opts.verbose, tb)
+  return errors.exit_code(res)
+end
+
+return M

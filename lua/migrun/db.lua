@@ -1,0 +1,133 @@
+--- migrun.db: PostgreSQL connections (policy layer over migrun.core.db, engine/l_db.c).
+-- The C methods: query, exec, rows, copy_out, copy_in, cancel, quote_ident, quote_literal,
+-- server_version, status, backend_pid, info, notices, close. This file adds the ones that
+-- are policy: begin/tx (savepoints when nested), script (file:line:col errors), set, get.
+local core = require "migrun.core.db"
+local errors = require "migrun.errors"
+local sqlsplit = require "migrun.sqlsplit"
+
+local M = {}
+local methods = core.methods
+
+-- keywords a connection string may override (processed before it, see l_db_connect)
+M.defaults = {
+  client_encoding = "UTF8",
+  connect_timeout = "10",
+  fallback_application_name = "migrun",
+}
+
+--- db.connect([url_or_conninfo]) -> conn; no argument: libpq's defaults (PG*, pgpass)
+function M.connect(conninfo)
+  return core.connect(conninfo, M.defaults)
+end
+
+--- db.redact(s) -> s with any password replaced by ***
+M.redact = core.redact
+
+--- conn:set(name, value): a session setting, e.g. conn:set("lock_timeout", "2s")
+function methods:set(name, value)
+  self:query("SELECT set_config($1, $2, false)", name, tostring(value))
+end
+
+--- conn:get(name) -> the current value of a setting
+function methods:get(name)
+  return self:query("SELECT current_setting($1) AS v", name)[1].v
+end
+
+-- savepoint depth per connection (weak: a closed connection takes its entry with it)
+local depth = setmetatable({}, { __mode = "k" })
+
+local tx_methods = {}
+local tx_mt = { __index = tx_methods, __name = "migrun.tx" }
+
+--- conn:begin() -> tx, a to-be-closed value: BEGIN, or a SAVEPOINT when already in one.
+-- tx:commit() commits (or releases the savepoint); closing it without commit rolls back.
+function methods:begin()
+  local status = self:status()
+  local tx = setmetatable({ db = self, open = true }, tx_mt)
+  if status == "idle" then
+    self:exec("BEGIN")
+  elseif status == "intrans" then
+    local d = (depth[self] or 0) + 1
+    depth[self] = d
+    tx.savepoint = "migrun_sp_" .. d
+    self:exec("SAVEPOINT " .. tx.savepoint)
+  else
+    errors.raise("usage", "cannot begin a transaction: the connection is " .. status ..
+      (status == "inerror" and " (an earlier statement failed; roll back first)" or ""))
+  end
+  return tx
+end
+
+local function finish(tx)
+  tx.open = false
+  if tx.savepoint then depth[tx.db] = (depth[tx.db] or 1) - 1 end
+end
+
+function tx_methods:commit()
+  assert(self.open, "transaction already finished")
+  finish(self)
+  if self.savepoint then
+    self.db:exec("RELEASE SAVEPOINT " .. self.savepoint)
+  else
+    self.db:exec("COMMIT")
+  end
+end
+
+function tx_methods:rollback()
+  if not self.open then return end
+  finish(self)
+  if self.savepoint then
+    self.db:exec("ROLLBACK TO SAVEPOINT " .. self.savepoint)
+    self.db:exec("RELEASE SAVEPOINT " .. self.savepoint)
+  else
+    self.db:exec("ROLLBACK")
+  end
+end
+
+-- __close must not raise (it would replace the error being propagated): a broken
+-- connection rolls back by itself on the server.
+tx_mt.__close = function(tx)
+  if tx.open then pcall(tx.rollback, tx) end
+end
+
+--- conn:tx(fn, ...) -> fn's results; BEGIN, fn(conn, ...), COMMIT; ROLLBACK and re-raise
+-- if fn raises. Nested calls use savepoints.
+function methods:tx(fn, ...)
+  local tx <close> = self:begin()
+  local res = table.pack(fn(self, ...))
+  tx:commit()
+  return table.unpack(res, 1, res.n)
+end
+
+-- Put file:line:col on an SQL error raised by one statement of a script.
+local function locate(err, text, stmt, name)
+  err.file = name
+  local byte = stmt.start
+  if err.position then
+    -- the server counts characters from 1 within the statement it was sent
+    byte = stmt.start + (utf8.offset(stmt.sql, err.position) or err.position) - 1
+  end
+  err.line, err.col = sqlsplit.position(text, byte)
+  err.statement = stmt.sql
+  return err
+end
+
+--- conn:script(text [, {name = "file.sql"}]) -> {statements = n, rows = affected}
+-- Runs each statement in turn, like psql -f; an SQL error gets file, line and col.
+function methods:script(text, opts)
+  local name = opts and opts.name or "script"
+  local stmts = sqlsplit.split(text, name)
+  local rows = 0
+  for _, stmt in ipairs(stmts) do
+    local ok, res = pcall(self.exec, self, stmt.sql)
+    if not ok then
+      if errors.is_sql(res) then res = locate(res, text, stmt, name) end
+      error(res, 0)
+    end
+    rows = rows + res
+  end
+  return { statements = #stmts, rows = rows }
+end
+
+return M

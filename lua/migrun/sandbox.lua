@@ -1,0 +1,209 @@
+--- migrun.sandbox: a throwaway PostgreSQL cluster in a private temp dir, with its own socket
+-- dir and a free loopback port, fsync off. Used by `migrun --sandbox` and by the test
+-- harness (`migrun sandbox start|stop --env-file F`): one implementation for both.
+-- As root it runs the server as the unprivileged `postgres` account (initdb refuses root).
+local lfs = require "lfs"
+local sys = require "migrun.core.sys"
+local proc = require "migrun.proc"
+local clock = require "migrun.clock"
+local db = require "migrun.db"
+local errors = require "migrun.errors"
+
+local M = {}
+
+local function readfile(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function is_exe(path)
+  return lfs.attributes(path, "mode") == "file"
+end
+
+--- sandbox.bindir() -> the directory of initdb/postgres (pg_config --bindir, then the
+-- newest /usr/lib/postgresql/*/bin), or raises kind="environment"
+function M.bindir()
+  local env = os.getenv("MIGRUN_PG_BINDIR")
+  if env and is_exe(env .. "/initdb") then return env end
+  local candidates = {}
+  if proc.which("pg_config") then
+    local r = proc.run({ "pg_config", "--bindir" })
+    if r.ok then candidates[#candidates + 1] = r.stdout:gsub("%s+$", "") end
+  end
+  local versions = {}
+  if lfs.attributes("/usr/lib/postgresql", "mode") == "directory" then
+    for v in lfs.dir("/usr/lib/postgresql") do
+      if tonumber(v) then versions[#versions + 1] = tonumber(v) end
+    end
+  end
+  table.sort(versions, function(a, b) return a > b end)
+  for _, v in ipairs(versions) do candidates[#candidates + 1] = "/usr/lib/postgresql/" .. v .. "/bin" end
+  for _, dir in ipairs(candidates) do
+    if is_exe(dir .. "/initdb") and is_exe(dir .. "/postgres") then return dir end
+  end
+  errors.raise("environment", "no PostgreSQL server binaries found (initdb, postgres)",
+    { hint = "install the server: apt-get install postgresql (or set MIGRUN_PG_BINDIR)" })
+end
+
+local function rmtree(path)
+  local mode = lfs.symlinkattributes(path, "mode")
+  if mode == "directory" then
+    for entry in lfs.dir(path) do
+      if entry ~= "." and entry ~= ".." then rmtree(path .. "/" .. entry) end
+    end
+    lfs.rmdir(path)
+  elseif mode then
+    os.remove(path)
+  end
+end
+M.rmtree = rmtree
+
+local Sandbox = {}
+Sandbox.__index = Sandbox
+Sandbox.__name = "migrun.sandbox"
+
+--- sb:conninfo([dbname]) -> a libpq conninfo string for the sandbox
+function Sandbox:conninfo(dbname)
+  return string.format("host=%s port=%d user=%s dbname=%s", self.sockdir, self.port,
+                       self.superuser, dbname or "postgres")
+end
+
+--- sb:env() -> {PGHOST, PGPORT, PGUSER, PGDATABASE} for child programs
+function Sandbox:env()
+  return { PGHOST = self.sockdir, PGPORT = tostring(self.port), PGUSER = self.superuser,
+           PGDATABASE = "postgres" }
+end
+
+local function wait_gone(pid, handle, timeout_ms)
+  local deadline = clock.now() + timeout_ms * 1000000
+  while clock.now() < deadline do
+    if handle then
+      if handle:wait(20) then return true end
+    elseif not sys.kill(pid, 0) then
+      return true
+    else
+      clock.sleep(20)
+    end
+  end
+  return false
+end
+
+--- sb:stop(): shut the server down (fast, then immediate) and remove the directory.
+-- Idempotent; never raises (it runs from __close and __gc).
+function Sandbox:stop()
+  if self.stopped then return end
+  self.stopped = true
+  local pidtext = readfile(self.datadir .. "/postmaster.pid")
+  local pid = pidtext and tonumber(pidtext:match("^(%d+)")) or (self.handle and self.handle:pid())
+  if pid then
+    sys.kill(pid, proc.SIGINT)                       -- fast shutdown
+    if not wait_gone(pid, self.handle, 10000) then
+      sys.kill(pid, 3)                               -- SIGQUIT: immediate shutdown
+      wait_gone(pid, self.handle, 5000)
+    end
+  end
+  if self.handle then self.handle:close() end
+  rmtree(self.dir)
+end
+Sandbox.__close = Sandbox.stop
+Sandbox.__gc = Sandbox.stop
+
+local function run_checked(argv, opts, what)
+  local r = proc.run(argv, opts)
+  if not r.ok then
+    errors.raise("environment", string.format("%s failed (exit %d): %s", what, r.status,
+      ((r.stderr or "") .. (r.stdout or "")):gsub("%s+$", "")))
+  end
+  return r
+end
+
+--- sandbox.start([opts]) -> sb, a to-be-closed handle; opts.keep = true detaches it (the
+-- test harness stops it later with sandbox.stop_dir).
+function M.start(opts)
+  opts = opts or {}
+  local bindir = M.bindir()
+  local user
+  if sys.geteuid() == 0 then
+    user = "postgres"
+    if not sys.user_exists(user) then
+      errors.raise("environment", "running as root, and there is no 'postgres' account to run " ..
+        "the sandbox server as (initdb refuses root)", { hint = "install the postgresql package" })
+    end
+  end
+  local dir = assert(sys.mkdtemp((os.getenv("TMPDIR") or "/tmp") .. "/migrun-sandbox-"))
+  local sb = setmetatable({ dir = dir, datadir = dir .. "/data", sockdir = dir,
+                            superuser = "postgres", bindir = bindir, user = user }, Sandbox)
+  local ok, err = pcall(function()
+    if user then assert(sys.chown(dir, user)) end
+    local runopts = { user = user, cwd = dir, env = { LC_ALL = "C.UTF-8", PGDATA = false } }
+    run_checked({ bindir .. "/initdb", "-D", sb.datadir, "-U", sb.superuser, "-E", "UTF8",
+                  "--locale=C.UTF-8", "--auth-local=trust", "--auth-host=scram-sha-256",
+                  "--no-sync", "--no-instructions" }, runopts, "initdb")
+    for attempt = 1, 5 do
+      sb.port = assert(sys.free_port())
+      sb.handle = proc.spawn({ bindir .. "/postgres", "-D", sb.datadir, "-k", sb.sockdir,
+        "-p", tostring(sb.port), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+        "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+        "-c", "unix_socket_permissions=0700", "-c", "max_connections=60",
+        "-c", "shared_buffers=128MB", "-c", "max_wal_size=2GB" },
+        { user = user, cwd = dir, new_session = true, stdin = "null",
+          stdout = { append = dir .. "/server.log" }, stderr = { append = dir .. "/server.log" },
+          env = runopts.env })
+      local deadline = clock.now() + 30e9
+      while clock.now() < deadline do
+        local up, c = pcall(db.connect, sb:conninfo() .. " connect_timeout=2")
+        if up then
+          c:close()
+          return
+        end
+        local exited = sb.handle:wait(0)
+        if exited then break end
+        clock.sleep(10)
+      end
+      local log = readfile(dir .. "/server.log") or ""
+      if not log:find("could not bind") or attempt == 5 then
+        errors.raise("environment", "the sandbox server did not start: " ..
+          (log:match("([^\n]*)\n?$") or "no log"))
+      end
+      sb.handle:close()                              -- the port was taken meanwhile: retry
+    end
+  end)
+  if not ok then
+    sb:stop()
+    error(err, 0)
+  end
+  return sb
+end
+
+--- sandbox.write_env(sb, path): the harness's env file (PG* and where the cluster is)
+function M.write_env(sb, path)
+  local f = assert(io.open(path, "w"))
+  for k, v in pairs(sb:env()) do f:write(k, "=", v, "\n") end
+  f:write("MIGRUN_SANDBOX_DIR=", sb.dir, "\n")
+  f:close()
+end
+
+--- sandbox.read_env(path) -> {K = V} from an env file
+function M.read_env(path)
+  local text = readfile(path)
+  if not text then return nil end
+  local env = {}
+  for k, v in text:gmatch("([%w_]+)=([^\n]*)") do env[k] = v end
+  return env
+end
+
+--- sandbox.stop_env(path): stop the cluster an env file describes, remove the file
+function M.stop_env(path)
+  local env = M.read_env(path)
+  if not env or not env.MIGRUN_SANDBOX_DIR then return false end
+  local dir = env.MIGRUN_SANDBOX_DIR
+  local sb = setmetatable({ dir = dir, datadir = dir .. "/data" }, Sandbox)
+  sb:stop()
+  os.remove(path)
+  return true
+end
+
+return M

@@ -1,0 +1,142 @@
+--- migrun.sqlsplit: split SQL text into statements the way psql does, so each can run on
+-- its own (CREATE INDEX CONCURRENTLY refuses a multi-statement string) and every error maps
+-- to its file:line:col. Comments, quoted strings and identifiers, E'' strings, dollar-quoted
+-- bodies and BEGIN ATOMIC ... END bodies are never cut.
+local errors = require "migrun.errors"
+
+local M = {}
+
+local function skip_quoted(text, i, q, backslash)
+  -- text:sub(i, i) is the opening quote; returns the index after the closing one
+  local n = #text
+  local j = i + 1
+  while j <= n do
+    local c = text:sub(j, j)
+    if backslash and c == "\\" then
+      j = j + 2
+    elseif c == q then
+      if text:sub(j + 1, j + 1) == q then j = j + 2 else return j + 1 end
+    else
+      local nxt = text:find(backslash and "[\\" .. q .. "]" or q, j, not backslash)
+      if not nxt then return n + 1 end
+      j = nxt
+    end
+  end
+  return n + 1
+end
+
+local function skip_block_comment(text, i)
+  local depth, j, n = 1, i + 2, #text
+  while depth > 0 do
+    local a = text:find("[/*]", j)
+    if not a then return n + 1 end
+    local two = text:sub(a, a + 1)
+    if two == "/*" then
+      depth, j = depth + 1, a + 2
+    elseif two == "*/" then
+      depth, j = depth - 1, a + 2
+    else
+      j = a + 1
+    end
+  end
+  return j
+end
+
+--- sqlsplit.position(text, byte) -> line, col (col counts characters, from 1)
+function M.position(text, byte)
+  local line, last = 1, 0
+  for nl in text:sub(1, byte - 1):gmatch("()\n") do
+    line, last = line + 1, nl
+  end
+  local col = utf8.len(text, last + 1, byte - 1, true) or (byte - last - 1)
+  return line, col + 1
+end
+
+-- psql's heuristic: only CREATE [OR REPLACE] FUNCTION|PROCEDURE bodies have BEGIN ... END
+local function in_routine(w)
+  return w[1] == "create" and (w[2] == "function" or w[2] == "procedure" or
+    (w[2] == "or" and w[3] == "replace" and (w[4] == "function" or w[4] == "procedure")))
+end
+
+--- sqlsplit.split(text [, name]) -> { {sql, start, stop}, ... }
+-- `start` is the byte offset of the statement's first token, `stop` of its last byte.
+-- Raises migrun.error{kind="usage"} for a psql meta-command (\i, \set, ...): not SQL.
+function M.split(text, name)
+  local out = {}
+  local n = #text
+  local i = 1
+  local start, paren, depth, words = nil, 0, 0, {}
+
+  local function finish(stop)
+    if start then out[#out + 1] = { sql = text:sub(start, stop), start = start, stop = stop } end
+    start, paren, depth, words = nil, 0, 0, {}
+  end
+
+  while i <= n do
+    local c = text:sub(i, i)
+    local two = text:sub(i, i + 1)
+    if c:find("^%s") then
+      i = text:find("%S", i) or n + 1
+    elseif two == "--" then
+      i = (text:find("\n", i, true) or n) + 1
+    elseif two == "/*" then
+      i = skip_block_comment(text, i)
+    else
+      start = start or i
+      if c == "'" then
+        i = skip_quoted(text, i, "'", false)
+      elseif c == '"' then
+        i = skip_quoted(text, i, '"', false)
+      elseif c == "$" then
+        local tag = text:match("^%$[%a_\128-\255][%w_\128-\255]*%$", i) or text:match("^%$%$", i)
+        if tag then
+          local e = text:find(tag, i + #tag, true)
+          i = e and e + #tag or n + 1
+        else
+          i = i + 1
+        end
+      elseif c == ";" then
+        if paren == 0 and depth == 0 then finish(i) end
+        i = i + 1
+      elseif c == "(" then
+        paren, i = paren + 1, i + 1
+      elseif c == ")" then
+        paren, i = math.max(0, paren - 1), i + 1
+      elseif c == "\\" then
+        local line, col = M.position(text, i)
+        local cmd = text:match("^\\%S*", i)
+        errors.raise("usage", string.format(
+          "psql meta-command %s is not SQL; migrun runs plain SQL files", cmd),
+          { file = name, line = line, col = col,
+            hint = "run the file's SQL directly, or split it into separate sql files" })
+      elseif c:find("^[%a_\128-\255]") then
+        local word = text:match("^[%w_$\128-\255]+", i)
+        local nxt = i + #word
+        if (word == "E" or word == "e") and text:sub(nxt, nxt) == "'" then
+          i = skip_quoted(text, nxt, "'", true)
+        else
+          local lw = word:lower()
+          if #words < 4 then words[#words + 1] = lw end
+          if paren == 0 and in_routine(words) then
+            if lw == "begin" then
+              depth = depth + 1
+            elseif lw == "case" and depth > 0 then
+              depth = depth + 1
+            elseif lw == "end" and depth > 0 then
+              depth = depth - 1
+            end
+          end
+          i = nxt
+        end
+      elseif c:find("^%d") then
+        i = i + #text:match("^[%w.]+", i)
+      else
+        i = i + 1
+      end
+    end
+  end
+  finish(n)
+  return out
+end
+
+return M

@@ -1,0 +1,33 @@
+# ctest: C unit tests, then busted suites inside migrun's VM, with one sandbox PostgreSQL
+# cluster as a fixture (pg_up starts it, pg_down removes it).
+
+foreach(t url sha256 proc)
+  add_executable(test_${t} tests/c/test_${t}.c)
+  target_link_libraries(test_${t} PRIVATE migrun_core)
+  set_target_properties(test_${t} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
+  add_test(NAME c_${t} COMMAND test_${t})
+endforeach()
+
+set(MR_PGENV ${PROJECT_BINARY_DIR}/pgtest.env)
+set(MR_TEST_ENV
+  MIGRUN_BIN=$<TARGET_FILE:migrun>
+  MIGRUN_TEST_PGENV=${MR_PGENV}
+  MIGRUN_SOURCE_DIR=${PROJECT_SOURCE_DIR}
+  NO_COLOR=1)
+
+add_test(NAME pg_up COMMAND migrun sandbox start --env-file ${MR_PGENV})
+set_tests_properties(pg_up PROPERTIES FIXTURES_SETUP pg)
+add_test(NAME pg_down COMMAND migrun sandbox stop --env-file ${MR_PGENV})
+set_tests_properties(pg_down PROPERTIES FIXTURES_CLEANUP pg)
+
+add_test(NAME lua_unit COMMAND migrun test --run=lua WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(lua_unit PROPERTIES ENVIRONMENT "${MR_TEST_ENV}")
+
+foreach(suite pg cli)
+  add_test(NAME lua_${suite} COMMAND migrun test --run=${suite} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+  set_tests_properties(lua_${suite} PROPERTIES
+    ENVIRONMENT "${MR_TEST_ENV}" FIXTURES_REQUIRED pg LABELS pg)
+endforeach()
+
+add_test(NAME luacheck COMMAND luacheck --no-color -q lua tests
+  WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
