@@ -164,8 +164,7 @@ local function run_sandbox(opts)
   if opts.action == "start" then
     local sb = sandbox.start()
     sandbox.write_env(sb, opts.env_file)
-    sb.handle:detach()
-    setmetatable(sb, nil)                            -- outlive this process
+    sb:detach()                                      -- outlive this process
     io.stdout:write("sandbox ready: ", sb:conninfo(), "\n")
     return 0
   elseif opts.action == "stop" then

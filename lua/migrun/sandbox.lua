@@ -120,10 +120,15 @@ local function run_checked(argv, opts, what)
   return r
 end
 
---- sandbox.start([opts]) -> sb, a to-be-closed handle; opts.keep = true detaches it (the
--- test harness stops it later with sandbox.stop_dir).
-function M.start(opts)
-  opts = opts or {}
+--- sb:detach(): leave the cluster running after this process (the test harness stops it
+-- later with sandbox.stop_env)
+function Sandbox:detach()
+  if self.handle then self.handle:detach() end
+  self.stopped = true
+end
+
+--- sandbox.start() -> sb, a to-be-closed handle: closing it (or exiting) removes the cluster
+function M.start()
   local bindir = M.bindir()
   local user
   if sys.geteuid() == 0 then

@@ -66,6 +66,7 @@ function M.split(text, name)
   local n = #text
   local i = 1
   local start, paren, depth, words = nil, 0, 0, {}
+  local last = n                                     -- end of the last token seen
 
   local function finish(stop)
     if start then out[#out + 1] = { sql = text:sub(start, stop), start = start, stop = stop } end
@@ -81,6 +82,8 @@ function M.split(text, name)
       i = (text:find("\n", i, true) or n) + 1
     elseif two == "/*" then
       i = skip_block_comment(text, i)
+    elseif c == ";" and not start then
+      i = i + 1                                      -- an empty statement
     else
       start = start or i
       if c == "'" then
@@ -133,9 +136,10 @@ function M.split(text, name)
       else
         i = i + 1
       end
+      last = i - 1
     end
   end
-  finish(n)
+  finish(last)
   return out
 end
 
