@@ -10,8 +10,12 @@ local HELP = [[
 migrun — run a PostgreSQL production migration as a program
 
 usage:
-  migrun SCRIPT.lua [args]         run a Lua script with migrun's modules (`db` connects
-                                   to the target on first use)
+  migrun PLAYBOOK.lua [options]    run it (same as `migrun run PLAYBOOK.lua`)
+  migrun plan PLAYBOOK.lua         phases and steps, applied or pending, budgets, expectations
+  migrun check PLAYBOOK.lua        preflight and final verify only, read-only; exit 1 if one fails
+  migrun status [PLAYBOOK.lua]     the ledger: runs, phases, timings, outcome
+  migrun SCRIPT.lua [args]         a file that declares no playbook runs as a Lua script
+                                   (`db` connects to the target on first use)
   migrun -e CODE                   run a Lua chunk the same way
   migrun test [DIR|busted options] run busted specs inside migrun's VM
   migrun sandbox start|stop --env-file FILE
@@ -19,10 +23,17 @@ usage:
                                    (the test harness), or stop one
 
 options:
-  --db URL        target (else DATABASE_URL, else libpq's PG* variables and defaults)
+  --db URL        target (else the playbook's `database`, else DATABASE_URL, else libpq's
+                  PG* variables and defaults)
   --sandbox       a throwaway local PostgreSQL cluster, started and removed by migrun
   --load FILE.sql load SQL into the target first (repeatable)
-  --verbose       tracebacks on errors
+  --yes           answer gates yes (needed where there is no terminal)
+  --set K=V       playbook variable, read as var.K (repeatable)
+  --from PHASE    start at this phase;  --only PHASE  run just this phase
+  --allow-drift   run although an applied step's file changed since
+  --json          one JSON object per event on stdout
+  --no-color, --quiet
+  --verbose       passed expectations, and tracebacks on errors
   --version       print the version
   --help          this text
 
@@ -34,11 +45,13 @@ exit codes: 0 ok · 1 failed (database in a known state) · 2 usage or playbook 
 -- option name -> "value" | "list" | "flag"
 local OPTIONS = {
   ["--db"] = "value", ["--load"] = "list", ["-e"] = "value", ["--env-file"] = "value",
+  ["--set"] = "list", ["--from"] = "value", ["--only"] = "value",
   ["--sandbox"] = "flag", ["--verbose"] = "flag", ["--version"] = "flag", ["--help"] = "flag",
-  ["--quiet"] = "flag", ["--no-color"] = "flag",
+  ["--quiet"] = "flag", ["--no-color"] = "flag", ["--yes"] = "flag", ["--json"] = "flag",
+  ["--allow-drift"] = "flag",
 }
 
-local VERBS = { test = true, sandbox = true }
+local VERBS = { test = true, sandbox = true, run = true, plan = true, check = true, status = true }
 
 local function usage(msg, hint)
   errors.raise("usage", msg, { hint = hint or "see migrun --help" })
@@ -79,7 +92,12 @@ function M.parse(argv)
           v = argv[i]
           if v == nil then usage(name .. " needs a value") end
         end
-        if kind == "list" then table.insert(opts[key], v) else opts[key] = v end
+        if kind == "list" then
+          opts[key] = opts[key] or {}
+          table.insert(opts[key], v)
+        else
+          opts[key] = v
+        end
       end
     elseif a:sub(1, 1) == "-" and #a > 1 and not opts.file then
       usage("unknown option " .. name .. text.did_you_mean(name, option_names()))
@@ -87,12 +105,25 @@ function M.parse(argv)
       opts.args[#opts.args + 1] = a                  -- the script's own arguments
     else
       positional[#positional + 1] = a
-      if not VERBS[positional[1]] then opts.file = a end
-      if positional[1] == "sandbox" and #positional == 2 then opts.action = a end
+      local verb = VERBS[positional[1]] and positional[1]
+      if verb == "sandbox" then
+        if #positional == 2 then opts.action = a end
+      elseif not verb or #positional == 2 then
+        opts.file = a
+      end
     end
     i = i + 1
   end
   opts.verb = VERBS[positional[1]] and positional[1] or nil
+  opts.vars = {}
+  for _, kv in ipairs(opts.set or {}) do
+    local k, v = kv:match("^([%w_]+)=(.*)$")
+    if not k then usage("--set needs K=V, got " .. kv) end
+    opts.vars[k] = v
+  end
+  if (opts.verb == "plan" or opts.verb == "check" or opts.verb == "run") and not opts.file then
+    usage("migrun " .. opts.verb .. " needs a playbook file")
+  end
   return opts
 end
 
@@ -104,13 +135,14 @@ local function target(opts, ctx)
     end
     return ctx.sandbox:conninfo()
   end
-  return opts.db or os.getenv("DATABASE_URL")
+  return opts.db or (ctx.pb and ctx.pb.database) or os.getenv("DATABASE_URL")
 end
 
 local function connect(opts, ctx)
   if not ctx.db then
     local dbmod = require "migrun.db"
-    ctx.db = dbmod.connect(target(opts, ctx))
+    ctx.conninfo = target(opts, ctx)
+    ctx.db = dbmod.connect(ctx.conninfo)
     for _, file in ipairs(opts.load) do
       local sql, err = text.readfile(file)
       if not sql then errors.raise("usage", "--load: " .. err) end
@@ -135,14 +167,88 @@ local function run_chunk(chunk, opts, ctx, env)
   return 0
 end
 
-local function run_script(opts, ctx)
-  local env = { arg = { [0] = opts.file, table.unpack(opts.args) } }
-  local chunk, err = loadfile(opts.file, "t", env)
-  if not chunk then
-    local missing = err:find("cannot open")
-    errors.raise(missing and "usage" or "playbook", err)
+-- the environment's lazy `db` for plain scripts (a playbook connects after it loads)
+local function lazy_index(opts, ctx)
+  return function(t, k)
+    if k == "db" then
+      local c = connect(opts, ctx)
+      rawset(t, "db", c)
+      return c
+    end
+    return _G[k]
   end
-  return run_chunk(chunk, opts, ctx, env)
+end
+
+local function load_playbook(opts, ctx, as_script)
+  local dsl = require "migrun.dsl"
+  local pb = dsl.load(opts.file, { vars = opts.vars, args = opts.args,
+    globals = { arg = { [0] = opts.file, table.unpack(opts.args) } },
+    index = as_script and lazy_index(opts, ctx) or nil })
+  ctx.pb = pb
+  return pb
+end
+
+local function make_out(opts)
+  return require("migrun.output").new({ json = opts.json, quiet = opts.quiet,
+    verbose = opts.verbose, no_color = opts.no_color })
+end
+
+local function run_playbook(opts, ctx)
+  -- an explicit target connects (and --load runs) before the file loads
+  if opts.sandbox or opts.db or #opts.load > 0 then connect(opts, ctx) end
+  local pb = load_playbook(opts, ctx, true)
+  if not pb then return 0 end                       -- a plain script: it has run
+  local db = connect(opts, ctx)
+  local out = make_out(opts)
+  local result = require("migrun.runner").run(pb, { db = db, target = tostring(db):match("%((.*)%)"),
+    conninfo = ctx.conninfo, out = out, yes = opts.yes, from = opts.from, only = opts.only,
+    allow_drift = opts.allow_drift })
+  ctx.result = result
+  if result.error and not result.error_shown then out:error(result.error) end
+  local ok = result.exit == 0
+  out:summary(string.format("%s: %s in %s", pb.name, result.status,
+                            require("migrun.clock").format(math.floor((result.duration_ms or 0) * 1e6))),
+              ok, { status = result.status, exit = result.exit, run_id = result.run_id })
+  for _, name in ipairs((function()
+      local n = {}
+      for k in pairs(result.states) do n[#n + 1] = k end
+      table.sort(n)
+      return n
+    end)()) do
+    if result.exit ~= 0 then out:info(string.format("  %s: %s", name, result.states[name])) end
+  end
+  return result.exit
+end
+
+local function plan_playbook(opts, ctx)
+  local pb = load_playbook(opts, ctx, false)
+  if not pb then usage(opts.file .. " declares no playbook") end
+  local ok, db = pcall(connect, opts, ctx)
+  local plan = require "migrun.plan"
+  if not ok then
+    io.stderr:write("migrun: could not read the ledger (", tostring(db), "): showing the plan without state\n")
+    db = nil
+  end
+  io.stdout:write(plan.render(pb, db, make_out(opts)))
+  return 0
+end
+
+local function check_playbook(opts, ctx)
+  local pb = load_playbook(opts, ctx, false)
+  if not pb then usage(opts.file .. " declares no playbook") end
+  local db = connect(opts, ctx)
+  return require("migrun.plan").check(pb, db, make_out(opts), ctx.conninfo)
+end
+
+local function show_status(opts, ctx)
+  local name
+  if opts.file then
+    local pb = load_playbook(opts, ctx, false)
+    name = pb and pb.name
+  end
+  local db = connect(opts, ctx)
+  io.stdout:write(require("migrun.plan").status(db, name))
+  return 0
 end
 
 local function run_code(opts, ctx)
@@ -187,8 +293,11 @@ local function dispatch(opts, ctx)
   end
   if opts.verb == "test" then return run_tests(opts) end
   if opts.verb == "sandbox" then return run_sandbox(opts) end
+  if opts.verb == "plan" then return plan_playbook(opts, ctx) end
+  if opts.verb == "check" then return check_playbook(opts, ctx) end
+  if opts.verb == "status" then return show_status(opts, ctx) end
   if opts.e then return run_code(opts, ctx) end
-  if opts.file then return run_script(opts, ctx) end
+  if opts.file then return run_playbook(opts, ctx) end
   usage("nothing to run", "migrun SCRIPT.lua, migrun -e CODE, or migrun --help")
 end
 

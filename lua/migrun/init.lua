@@ -7,4 +7,11 @@ M.CORE_ABI = 1
 
 require "migrun.errors"   -- fills in the migrun.error metatable the C core raises with
 
+-- `require "migrun"` inside a playbook gives the same DSL names as its globals
+setmetatable(M, { __index = function(_, k)
+  local dsl = package.loaded["migrun.dsl"]
+  local env = dsl and dsl.current
+  return env and rawget(env, k) or nil
+end })
+
 return M

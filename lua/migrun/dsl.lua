@@ -1,0 +1,340 @@
+--- migrun.dsl: the playbook language. Loads a playbook file in an environment of its own
+-- whose globals are the DSL names (playbook, phase, step, sql, gate, expect, backup, var,
+-- env), and validates everything before a database is touched: unknown keys (with a "did
+-- you mean"), wrong types, duplicate phases, missing .sql files, budgets that don't parse.
+-- Every error names the playbook file and line.
+local clock = require "migrun.clock"
+local errors = require "migrun.errors"
+local hash = require "migrun.hash"
+local text = require "migrun.text"
+
+local M = {}
+
+-- where the DSL call was written: the first stack level outside this file
+local function here()
+  for level = 2, 12 do
+    local info = debug.getinfo(level, "Sl")
+    if not info then break end
+    if info.source:sub(1, 1) == "@" and not info.source:find("migrun/dsl%.lua$") then
+      return info.source:sub(2), info.currentline
+    end
+  end
+  return nil, nil
+end
+
+local function fail(at, fmt, ...)
+  error(errors.new("playbook", string.format(fmt, ...), { file = at.file, line = at.line }), 0)
+end
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  return keys
+end
+
+-- check the hash part of a DSL table against its allowed keys and their types
+local function check_keys(at, what, tbl, allowed)
+  for k, v in pairs(tbl) do
+    if math.type(k) ~= "integer" then
+      local want = allowed[k]
+      if not want then
+        fail(at, "%s: unknown key '%s'%s", what, tostring(k),
+             text.did_you_mean(tostring(k), sorted_keys(allowed)))
+      end
+      local ok = false
+      for ty in want:gmatch("[^|]+") do
+        if type(v) == ty or (ty == "expectations" and type(v) == "table")
+           or (ty == "budget" and (type(v) == "string" or type(v) == "table"))
+           or (ty == "step" and type(v) == "table" and v.kind and (v.kind == "sql" or v.kind == "lua"))
+           or (ty == "step" and type(v) == "function") then
+          ok = true
+        end
+      end
+      if not ok then
+        fail(at, "%s: '%s' must be %s, not %s", what, k, want:gsub("|", " or "), type(v))
+      end
+    end
+  end
+end
+
+local function parse_duration(at, what, v)
+  local ns, err = clock.parse(v)
+  if not ns then fail(at, "%s: %s", what, err) end
+  return ns
+end
+
+-- budget = "400ms" | { "400ms", warn = true }
+local function parse_budget(at, what, v)
+  if v == nil then return nil end
+  if type(v) == "table" then
+    for k in pairs(v) do
+      if k ~= 1 and k ~= "warn" then fail(at, "%s: budget table takes the duration and warn = true", what) end
+    end
+    return { ns = parse_duration(at, what .. ": budget", v[1]), warn = v.warn == true, text = v[1] }
+  end
+  return { ns = parse_duration(at, what .. ": budget", v), warn = false, text = v }
+end
+
+local function read_source_lines(file, first, last)
+  local src = text.readfile(file)
+  if not src then return nil end
+  local lines, i = {}, 0
+  for line in (src .. "\n"):gmatch("([^\n]*)\n") do
+    i = i + 1
+    if i >= first and i <= last then lines[#lines + 1] = line end
+    if i > last then break end
+  end
+  return table.concat(lines, "\n")
+end
+
+local function is_sql_file(s)
+  return s:sub(-4):lower() == ".sql" and not s:find("%s")
+end
+
+--- M.new_env(path, opts) -> env, decl: a fresh playbook environment
+-- opts.vars: {K = V} from --set; opts.globals: extra globals (the lazy `db` of scripts)
+function M.new_env(path, opts)
+  opts = opts or {}
+  local dir = path:match("^(.*)/[^/]*$") or "."
+  local decl = { dir = dir, path = path, used = false, playbooks = {} }
+  local env = {}
+
+  local function resolve(p)
+    if p:sub(1, 1) == "/" then return p end
+    return dir .. "/" .. p
+  end
+
+  --- sql "file.sql" | sql [[inline]] -> a step
+  local STEP_KEYS = { budget = "budget" }
+
+  function env.sql(s, o)
+    decl.used = true
+    local file, line = here()
+    local at = { file = file, line = line }
+    if type(s) ~= "string" then fail(at, "sql: expects a file name or SQL text, got %s", type(s)) end
+    local step = { kind = "sql", line = line }
+    if o ~= nil then
+      if type(o) ~= "table" then fail(at, "sql: options must be a table { budget = ... }") end
+      check_keys(at, "sql", o, STEP_KEYS)
+      step.budget = parse_budget(at, "sql", o.budget)
+    end
+    if is_sql_file(s) then
+      step.name, step.file, step.path = s, s, resolve(s)
+      local body, err = text.readfile(step.path)
+      if not body then fail(at, "sql: cannot read %s (%s)", s, err) end
+      step.text = body
+    else
+      step.text = s
+    end
+    step.checksum = hash.text(step.text)
+    return step
+  end
+
+  --- step "name" (function(db, run) ... end) -> a Lua step
+  function env.step(name, o)
+    decl.used = true
+    local file, line = here()
+    local at = { file = file, line = line }
+    if type(name) ~= "string" then fail(at, "step: expects a name, got %s", type(name)) end
+    local budget
+    if o ~= nil then
+      if type(o) ~= "table" then fail(at, "step '%s': options must be a table { budget = ... }", name) end
+      check_keys(at, "step '" .. name .. "'", o, STEP_KEYS)
+      budget = parse_budget(at, "step '" .. name .. "'", o.budget)
+    end
+    return function(fn)
+      if type(fn) ~= "function" then fail(at, "step '%s': expects a function, got %s", name, type(fn)) end
+      local info = debug.getinfo(fn, "S")
+      local src = info.source:sub(1, 1) == "@" and
+        read_source_lines(info.source:sub(2), info.linedefined, info.lastlinedefined) or string.dump(fn, true)
+      return { kind = "lua", name = name, fn = fn, line = line, budget = budget,
+               checksum = hash.text(src or "") }
+    end
+  end
+
+  local PHASE_KEYS = {
+    description = "string", budget = "budget", verify = "expectations", rollback = "step",
+    transaction = "boolean", lock_timeout = "string|number", statement_timeout = "string|number",
+    retries = "number",
+  }
+
+  --- phase "name" { steps..., budget =, verify =, rollback =, transaction = } -> a phase
+  function env.phase(name)
+    decl.used = true
+    local file, line = here()
+    local at = { file = file, line = line }
+    if type(name) ~= "string" or name == "" then fail(at, "phase: expects a name") end
+    return function(t)
+      local what = string.format("phase '%s'", name)
+      if type(t) ~= "table" then fail(at, "%s: expects a table { ... }", what) end
+      check_keys(at, what, t, PHASE_KEYS)
+      local ph = { kind = "phase", name = name, line = line, file = file, steps = {},
+                   description = t.description, transaction = t.transaction ~= false,
+                   budget = parse_budget(at, what, t.budget), verify = t.verify or {},
+                   retries = t.retries }
+      if t.lock_timeout then ph.lock_timeout = parse_duration(at, what .. ": lock_timeout", t.lock_timeout) end
+      if t.statement_timeout then
+        ph.statement_timeout = parse_duration(at, what .. ": statement_timeout", t.statement_timeout)
+      end
+      local names = {}
+      for i, s in ipairs(t) do
+        if type(s) ~= "table" or (s.kind ~= "sql" and s.kind ~= "lua") then
+          fail(at, "%s: item %d is not a step (use sql \"file.sql\", sql [[...]] or step \"name\" (fn))", what, i)
+        end
+        if not s.name then s.name = string.format("sql #%d", i) end
+        if names[s.name] then fail(at, "%s: two steps named '%s'", what, s.name) end
+        names[s.name] = true
+        ph.steps[#ph.steps + 1] = s
+      end
+      if #ph.steps == 0 then fail(at, "%s: has no steps", what) end
+      if type(t.rollback) == "function" then
+        ph.rollback = env.step("rollback")(t.rollback)
+      elseif t.rollback then
+        ph.rollback = t.rollback
+      end
+      if ph.rollback and not ph.rollback.name then ph.rollback.name = "rollback" end
+      for i, e in ipairs(ph.verify) do
+        if not env.expect.is(e) then fail(at, "%s: verify item %d is not an expectation (expect.*)", what, i) end
+      end
+      return ph
+    end
+  end
+
+  --- gate "name" { "question", ... } -> a gate
+  function env.gate(name)
+    decl.used = true
+    local file, line = here()
+    local at = { file = file, line = line }
+    if type(name) ~= "string" then fail(at, "gate: expects a name") end
+    return function(items)
+      if type(items) ~= "table" then fail(at, "gate '%s': expects a list of questions", name) end
+      for i, q in ipairs(items) do
+        if type(q) ~= "string" then fail(at, "gate '%s': item %d is not a string", name, i) end
+      end
+      return { kind = "gate", name = name, items = items, line = line, file = file }
+    end
+  end
+
+  local PLAYBOOK_KEYS = {
+    description = "string", budget = "budget", lock_timeout = "string|number",
+    statement_timeout = "string|number", on_failure = "string", preflight = "expectations",
+    backup = "table", protect = "table", verify = "expectations", report = "string",
+    database = "string", retries = "number", snapshot = "table",
+  }
+  local POLICIES = { rollback = true, stop = true, restore = true }
+
+  --- playbook "name" { ... }: declares the playbook of this file
+  function env.playbook(name)
+    decl.used = true
+    local file, line = here()
+    local at = { file = file, line = line }
+    if type(name) ~= "string" or name == "" then fail(at, "playbook: expects a name") end
+    return function(t)
+      local what = string.format("playbook '%s'", name)
+      if type(t) ~= "table" then fail(at, "%s: expects a table { ... }", what) end
+      if #decl.playbooks > 0 then fail(at, "a file declares one playbook; this is the second") end
+      check_keys(at, what, t, PLAYBOOK_KEYS)
+      local pb = {
+        name = name, file = file, line = line, dir = dir, path = path,
+        description = t.description, budget = parse_budget(at, what, t.budget),
+        lock_timeout = parse_duration(at, what .. ": lock_timeout", t.lock_timeout or "2s"),
+        on_failure = t.on_failure or "rollback", preflight = t.preflight or {},
+        verify = t.verify or {}, backup = t.backup, report = t.report and resolve(t.report),
+        database = t.database, retries = t.retries or 5, items = {}, phases = {}, protect = {},
+        snapshot = t.snapshot or {}, vars = opts.vars or {},
+      }
+      if t.statement_timeout then
+        pb.statement_timeout = parse_duration(at, what .. ": statement_timeout", t.statement_timeout)
+      end
+      if not POLICIES[pb.on_failure] then
+        fail(at, "%s: on_failure must be \"rollback\", \"stop\" or \"restore\", not %q%s", what,
+             pb.on_failure, text.did_you_mean(pb.on_failure, { "rollback", "stop", "restore" }))
+      end
+      for _, list in ipairs({ { "preflight", pb.preflight }, { "verify", pb.verify } }) do
+        for i, e in ipairs(list[2]) do
+          if not env.expect.is(e) then fail(at, "%s: %s item %d is not an expectation (expect.*)", what, list[1], i) end
+        end
+      end
+      for k, v in pairs(t.protect or {}) do
+        if math.type(k) == "integer" then
+          pb.protect[#pb.protect + 1] = { table = v, mode = "same" }
+        elseif v == "grow" or v == "same" then
+          pb.protect[#pb.protect + 1] = { table = k, mode = v }
+        else
+          fail(at, "%s: protect.%s must be \"same\" or \"grow\"", what, tostring(k))
+        end
+      end
+      table.sort(pb.protect, function(a, b) return a.table < b.table end)
+      for i, item in ipairs(t) do
+        if type(item) ~= "table" or (item.kind ~= "phase" and item.kind ~= "gate") then
+          fail(at, "%s: item %d is neither a phase nor a gate", what, i)
+        end
+        if item.kind == "phase" then
+          if pb.phases[item.name] then
+            fail({ file = item.file, line = item.line }, "%s: two phases named '%s' (lines %d and %d)",
+                 what, item.name, pb.phases[item.name].line, item.line)
+          end
+          pb.phases[item.name] = item
+        end
+        pb.items[#pb.items + 1] = item
+      end
+      if not next(pb.phases) then fail(at, "%s: has no phases", what) end
+      local src = text.readfile(path) or ""
+      pb.checksum = hash.text(src)
+      decl.playbooks[#decl.playbooks + 1] = pb
+      return pb
+    end
+  end
+
+  env.expect = require "migrun.expect"
+  local has_backup, backup = pcall(require, "migrun.backup")
+  env.backup = has_backup and backup or nil
+
+  --- var.K: a playbook variable from --set K=V (nil when unset); var("K", default)
+  env.var = setmetatable({}, {
+    __index = function(_, k) return (opts.vars or {})[k] end,
+    __call = function(_, k, default)
+      local v = (opts.vars or {})[k]
+      if v == nil then return default end
+      return v
+    end,
+    __newindex = function() error("var is read-only: set variables with --set K=V", 2) end,
+  })
+  --- env.NAME: an environment variable; env("NAME", default)
+  env.env = setmetatable({}, {
+    __index = function(_, k) return os.getenv(k) end,
+    __call = function(_, k, default) return os.getenv(k) or default end,
+  })
+
+  for k, v in pairs(opts.globals or {}) do env[k] = v end
+  setmetatable(env, { __index = opts.index or _G })
+  return env, decl
+end
+
+--- dsl.load(path [, opts]) -> playbook | nil, env (nil: the file declares no playbook, it
+-- ran as a plain script); raises kind="playbook" with file and line
+function M.load(path, opts)
+  local env, decl = M.new_env(path, opts)
+  local chunk, err = loadfile(path, "t", env)
+  if not chunk then
+    if err:find("^cannot open") then errors.raise("usage", err) end
+    local file, line, msg = err:match("^(.-):(%d+): (.*)$")
+    errors.raise("playbook", msg or err, { file = file, line = tonumber(line) })
+  end
+  local previous = M.current
+  M.current = env
+  local ok, e = pcall(chunk, table.unpack(opts and opts.args or {}))
+  M.current = previous
+  if not ok then
+    if errors.is(e) then error(e, 0) end
+    if decl.used then
+      local file, line, msg = tostring(e):match("^(.-):(%d+): (.*)$")
+      errors.raise("playbook", msg or tostring(e), { file = file, line = tonumber(line) })
+    end
+    error(e, 0)                                       -- a plain script's own error
+  end
+  return decl.playbooks[1], env
+end
+
+return M

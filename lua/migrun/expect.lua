@@ -1,0 +1,1231 @@
+--- migrun.expect: the expectations of DESIGN.md (policy layer). Each constructor validates
+-- its arguments while the playbook loads (errors of kind "playbook" at the playbook's line);
+-- e:check(ctx) asks the database and returns ok, actual, expected. Uses migrun.db through
+-- ctx.db (parameterized SQL, identifiers via migrun.ident), migrun.proc for pg_dump.
+local errors = require "migrun.errors"
+local ident = require "migrun.ident"
+local snapshot = require "migrun.snapshot"
+local sqlsplit = require "migrun.sqlsplit"
+local proc = require "migrun.proc"
+local text = require "migrun.text"
+
+local M = {}
+
+--- expect.NULL: stands for SQL NULL in an expected value or row (nil cannot sit in a list)
+M.NULL = setmetatable({}, { __name = "migrun.null", __tostring = function() return "NULL" end })
+
+local Expectation = {}
+Expectation.__index = Expectation
+Expectation.__name = "migrun.expectation"
+
+local kinds = {}   -- kind -> {describe = fn(e), check = fn(e, ctx), tables = fn(e) | nil}
+
+---------------------------------------------------------------------------------------------
+-- construction helpers
+
+-- Where the playbook called the constructor: level 1 is here, 2 the constructor, 3 its caller.
+-- A tail call (`return expect.count(...)`) leaves no caller frame: the nearest Lua frame
+-- below is the best left.
+local function caller()
+  local level = 3
+  local info = debug.getinfo(level, "Sl")
+  if debug.getinfo(2, "t").istailcall then
+    while info and info.what == "C" do
+      level = level + 1
+      info = debug.getinfo(level, "Sl")
+    end
+  end
+  if not info then return {} end
+  local src = info.source or ""
+  return { file = src:sub(1, 1) == "@" and src:sub(2) or info.short_src,
+           line = info.currentline }
+end
+
+local function bad(at, fmt, ...)
+  errors.raise("playbook", string.format(fmt, ...), { file = at.file, line = at.line }, 3)
+end
+
+local function new(kind, at, fields)
+  fields.kind, fields.file, fields.line = kind, at.file, at.line
+  return setmetatable(fields, Expectation)
+end
+
+local function want_table(at, fn, x)
+  local p, err = ident.check(x)
+  if not p then bad(at, "expect.%s: %s", fn, err) end
+  return p
+end
+
+local function want_string(at, fn, what, x)
+  if type(x) ~= "string" or x == "" then
+    bad(at, "expect.%s: %s must be a non-empty string, got %s", fn, what, type(x))
+  end
+  return x
+end
+
+local function is_integer(x)
+  return math.tointeger(x) ~= nil                    -- 150 and 150.0, not 1.5 nor math.huge
+end
+
+-- A count: an integer, or {min=, max=}. `signed` allows negatives (delta).
+local function want_count(at, fn, what, x, signed)
+  if type(x) == "number" then
+    if not is_integer(x) or (not signed and x < 0) then
+      bad(at, "expect.%s: %s must be a%s integer, got %s", fn, what,
+          signed and "n" or " non-negative", tostring(x))
+    end
+    return { eq = math.tointeger(x) }
+  end
+  if type(x) == "table" and getmetatable(x) == nil and (x.min ~= nil or x.max ~= nil) then
+    for k, v in pairs(x) do
+      if (k ~= "min" and k ~= "max") or type(v) ~= "number" then
+        bad(at, "expect.%s: a range is {min = N, max = N}; unexpected %s = %s", fn,
+            tostring(k), tostring(v))
+      end
+    end
+    return { min = x.min, max = x.max }
+  end
+  bad(at, "expect.%s: %s must be a number or {min =, max =}, got %s", fn, what, type(x))
+end
+
+local function range_text(m)
+  if m.min and m.max then return string.format("between %s and %s", m.min, m.max) end
+  if m.min then return ">= " .. tostring(m.min) end
+  return "<= " .. tostring(m.max)
+end
+
+-- expected value of a count matcher, for reports: the number, or the range as text
+local function count_expected(m)
+  if m.eq then return m.eq end
+  return range_text(m)
+end
+
+local function count_ok(m, n)
+  n = tonumber(n)
+  if n == nil then return false end
+  if m.eq then return n == m.eq end
+  return (m.min == nil or n >= m.min) and (m.max == nil or n <= m.max)
+end
+
+local function count_text(m, signed)
+  if m.eq then
+    if signed and m.eq > 0 then return "= +" .. m.eq end
+    return "= " .. m.eq
+  end
+  return range_text(m)
+end
+
+local function names_of(at, fn, x)
+  local list = {}
+  if type(x) == "table" and getmetatable(x) == nil and x.name == nil and type(x[1]) ~= "nil" then
+    -- {"a", "b"} is two tables; {"s", "t"} never means schema s: use "s.t" for that
+    for i, v in ipairs(x) do
+      if type(v) == "table" and not ident.is(v) and #v ~= 2 then
+        bad(at, "expect.%s: item %d is not a table name", fn, i)
+      end
+      list[#list + 1] = want_table(at, fn, v)
+    end
+  else
+    list[1] = want_table(at, fn, x)
+  end
+  return list
+end
+
+local function displays(list)
+  local out = {}
+  for i, p in ipairs(list) do out[i] = ident.display(p) end
+  return out
+end
+
+local function one_line(s, max)
+  s = tostring(s):gsub("%s+", " "):gsub("^ ", ""):gsub(" $", "")
+  max = max or 60
+  if #s > max then s = s:sub(1, max - 3) .. "..." end
+  return s
+end
+
+---------------------------------------------------------------------------------------------
+-- values as a report shows them
+
+local function show_value(v)
+  if v == nil or v == M.NULL then return "NULL" end
+  if type(v) == "string" then return "'" .. v:gsub("'", "''") .. "'" end
+  return tostring(v)
+end
+
+local function show_rows(rows, max)
+  max = max or 5
+  local parts = {}
+  for i = 1, math.min(#rows, max) do
+    local cells = {}
+    for c = 1, rows[i].n do cells[c] = show_value(rows[i][c]) end
+    parts[i] = "(" .. table.concat(cells, ", ") .. ")"
+  end
+  local s = "[" .. table.concat(parts, ", ")
+  if #rows > max then s = s .. string.format(", ... %d rows", #rows) end
+  return s .. "]"
+end
+
+-- equality of an expected Lua value and what the database returned
+local function same(want, got)
+  if want == M.NULL then return got == nil end
+  if got == nil then return false end
+  local tw = type(want)
+  if tw == "number" then
+    local g = type(got) ~= "boolean" and tonumber(got) or nil
+    return g ~= nil and g == want
+  elseif tw == "boolean" then
+    if type(got) == "boolean" then return got == want end
+    return tostring(got) == tostring(want)
+  else                                               -- string
+    if type(got) == "number" then
+      local w = tonumber(want)
+      return w ~= nil and w == got
+    end
+    return tostring(got) == want
+  end
+end
+
+local function is_scalar(v)
+  local t = type(v)
+  return t == "number" or t == "string" or t == "boolean" or v == M.NULL
+end
+
+local function is_list(t)
+  local n = 0
+  for _ in pairs(t) do n = n + 1 end
+  return n == #t
+end
+
+---------------------------------------------------------------------------------------------
+-- the database side
+
+local function rel(ctx, p)
+  return ident.oid(ctx.db, p)
+end
+
+-- schemas whose objects are never the user's (and migrun's own)
+local USER_SCHEMAS = [[n.nspname NOT IN ('pg_catalog', 'information_schema', 'migrun')
+  AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp\_%']]
+
+---------------------------------------------------------------------------------------------
+-- expect.query
+
+--- expect.query(sql, v): the first column of the first row equals v (a number, string,
+-- boolean or expect.NULL); or v = {min =, max =}; or v = function(actual) -> bool; or v is a
+-- list of rows ({{1, "a"}, {2, "b"}}; a scalar item is a one-column row) compared in order.
+function M.query(sql, v)
+  local at = caller()
+  want_string(at, "query", "the SQL", sql)
+  local mode
+  if is_scalar(v) then
+    mode = "value"
+  elseif type(v) == "function" then
+    mode = "function"
+  elseif type(v) == "table" and getmetatable(v) == nil then
+    if v.min ~= nil or v.max ~= nil then
+      want_count(at, "query", "the range", v, true)
+      mode = "range"
+    elseif is_list(v) then
+      for i, row in ipairs(v) do
+        if not is_scalar(row) and not (type(row) == "table" and getmetatable(row) == nil and
+                                       is_list(row)) then
+          bad(at, "expect.query: row %d must be a list of values or one value", i)
+        end
+        if type(row) == "table" then
+          for c, cell in ipairs(row) do
+            if not is_scalar(cell) then
+              bad(at, "expect.query: row %d column %d must be a value (expect.NULL for NULL)",
+                  i, c)
+            end
+          end
+        end
+      end
+      mode = "rows"
+    end
+  end
+  if not mode then
+    bad(at, "expect.query: the expected value must be a number, string, boolean, expect.NULL, " ..
+            "{min =, max =}, a function(actual) or a list of rows; got %s", type(v))
+  end
+  return new("query", at, { sql = sql, value = v, mode = mode })
+end
+
+local function expected_rows(e)
+  local rows = {}
+  for i, r in ipairs(e.value) do
+    if type(r) == "table" then
+      rows[i] = table.pack(table.unpack(r))
+    else
+      rows[i] = table.pack(r)
+    end
+  end
+  return rows
+end
+
+kinds.query = {
+  describe = function(e)
+    local head = "query(" .. one_line(e.sql) .. ")"
+    if e.mode == "value" then return head .. " = " .. show_value(e.value) end
+    if e.mode == "range" then return head .. " " .. range_text(e.value) end
+    if e.mode == "function" then return head .. " satisfies its condition" end
+    return head .. " = " .. #e.value .. " row" .. (#e.value == 1 and "" or "s")
+  end,
+  check = function(e, ctx)
+    local res = ctx.db:query(e.sql)
+    if e.mode == "rows" then
+      local want = expected_rows(e)
+      local got = {}
+      for i = 1, res.n do
+        local row = { n = res.ncols }
+        for c = 1, res.ncols do row[c] = res[i][res.columns[c]] end
+        got[i] = row
+      end
+      local ok = #got == #want
+      for i = 1, ok and #want or 0 do
+        if want[i].n ~= got[i].n then ok = false; break end
+        for c = 1, want[i].n do
+          if not same(want[i][c], got[i][c]) then ok = false; break end
+        end
+      end
+      return ok, show_rows(got), show_rows(want)
+    end
+    local actual
+    if res.n > 0 and res.ncols > 0 then actual = res[1][res.columns[1]] end
+    local report = res.n == 0 and "no rows" or (actual == nil and "NULL" or actual)
+    if e.mode == "value" then
+      local want = e.value == M.NULL and "NULL" or e.value
+      return res.n > 0 and same(e.value, actual), report, want
+    elseif e.mode == "range" then
+      return actual ~= nil and count_ok(e.value, actual), report, range_text(e.value)
+    end
+    return e.value(actual) and true or false, report, "satisfies its condition"
+  end,
+}
+
+---------------------------------------------------------------------------------------------
+-- counts: count, delta, unchanged, tables
+
+--- expect.count(table, n [, where]): exact row count (n may be {min =, max =}); where is an
+-- SQL condition (a fragment of the playbook's own SQL)
+function M.count(tbl, n, where)
+  local at = caller()
+  local t = want_table(at, "count", tbl)
+  local m = want_count(at, "count", "the count", n)
+  if where ~= nil then want_string(at, "count", "the WHERE condition", where) end
+  return new("count", at, { table = t, match = m, where = where })
+end
+
+kinds.count = {
+  describe = function(e)
+    local t = ident.display(e.table)
+    if e.where then t = t .. " WHERE " .. one_line(e.where) end
+    return "count(" .. t .. ") " .. count_text(e.match)
+  end,
+  check = function(e, ctx)
+    if not rel(ctx, e.table) then return false, "missing", count_expected(e.match) end
+    local sql = "SELECT count(*) AS n FROM " .. ident.quote(ctx.db, e.table)
+    if e.where then sql = sql .. " WHERE (" .. e.where .. "\n)" end
+    local n = ctx.db:query(sql)[1].n
+    return count_ok(e.match, n), n, count_expected(e.match)
+  end,
+  tables = function(e) return { ident.display(e.table) } end,
+}
+
+--- expect.delta(table, n): rows now minus rows at run start (ctx.before) equals n (or is in
+-- {min =, max =}); a table created by the run started at 0
+function M.delta(tbl, n)
+  local at = caller()
+  local t = want_table(at, "delta", tbl)
+  return new("delta", at, { table = t, match = want_count(at, "delta", "the change", n, true) })
+end
+
+local NO_SNAPSHOT = "no run-start snapshot"
+
+local function before_of(ctx, t)
+  local before = ctx.before
+  if before == nil then return nil, NO_SNAPSHOT end
+  if before.taken and not before:taken(t) then
+    return nil, "not in the run-start snapshot"
+  end
+  return before
+end
+
+kinds.delta = {
+  describe = function(e)
+    return "delta(" .. ident.display(e.table) .. ") " .. count_text(e.match, true)
+  end,
+  check = function(e, ctx)
+    local before, why = before_of(ctx, e.table)
+    if not before then return false, why, count_expected(e.match) end
+    local now = snapshot.count_rows(ctx.db, e.table)
+    if now == nil then return false, "missing", count_expected(e.match) end
+    local d = now - (before:count(e.table) or 0)
+    return count_ok(e.match, d), d, count_expected(e.match)
+  end,
+  tables = function(e) return { ident.display(e.table) } end,
+}
+
+--- expect.unchanged(table): row count and content fingerprint as at run start
+function M.unchanged(tbl)
+  local at = caller()
+  return new("unchanged", at, { table = want_table(at, "unchanged", tbl) })
+end
+
+local function rows_fp(n, fp)
+  if n == nil then return "missing" end
+  return string.format("%d rows, fingerprint %s", n, fp and fp:sub(1, 12) or "?")
+end
+
+kinds.unchanged = {
+  describe = function(e) return "unchanged(" .. ident.display(e.table) .. ")" end,
+  check = function(e, ctx)
+    local before, why = before_of(ctx, e.table)
+    if not before then return false, why, "as at run start" end
+    local n0, fp0 = before:count(e.table), before:fingerprint(e.table)
+    if n0 ~= nil and fp0 == nil then
+      return false, "no run-start fingerprint", rows_fp(n0, nil)
+    end
+    local n1, fp1 = snapshot.fingerprint(ctx.db, e.table)
+    return n0 == n1 and fp0 == fp1, rows_fp(n1, fp1), rows_fp(n0, fp0)
+  end,
+  tables = function(e) return { ident.display(e.table) } end,
+  fingerprints = function(e) return { ident.display(e.table) } end,
+}
+
+--- expect.tables{schema = "public", count = n}: base tables (relkind r, p) in the schema
+function M.tables(opts)
+  local at = caller()
+  if type(opts) ~= "table" then bad(at, "expect.tables: takes {schema =, count =}") end
+  for k in pairs(opts) do
+    if k ~= "schema" and k ~= "count" then
+      bad(at, "expect.tables: unknown option %s%s", tostring(k),
+          text.did_you_mean(tostring(k), { "schema", "count" }))
+    end
+  end
+  local schema = opts.schema == nil and "public" or want_string(at, "tables", "schema",
+                                                                  opts.schema)
+  if opts.count == nil then bad(at, "expect.tables: count is required") end
+  return new("tables", at, { schema = schema, match = want_count(at, "tables", "count",
+                                                                  opts.count) })
+end
+
+kinds.tables = {
+  describe = function(e) return "tables(" .. e.schema .. ") " .. count_text(e.match) end,
+  check = function(e, ctx)
+    local n = ctx.db:query([[
+      SELECT count(*) AS n FROM pg_catalog.pg_class c
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')]], e.schema)[1].n
+    return count_ok(e.match, n), n, count_expected(e.match)
+  end,
+}
+
+---------------------------------------------------------------------------------------------
+-- existence: exists, absent, columns, column_type
+
+--- expect.exists(name | {name, ...}): each relation exists (table, view, sequence, ...)
+function M.exists(x)
+  local at = caller()
+  return new("exists", at, { names = names_of(at, "exists", x) })
+end
+
+--- expect.absent(name | {name, ...}): none of them exists
+function M.absent(x)
+  local at = caller()
+  return new("absent", at, { names = names_of(at, "absent", x) })
+end
+
+local function partition(ctx, names)
+  local present, missing = {}, {}
+  for _, p in ipairs(names) do
+    local list = rel(ctx, p) and present or missing
+    list[#list + 1] = ident.display(p)
+  end
+  return present, missing
+end
+
+kinds.exists = {
+  describe = function(e) return "exists(" .. table.concat(displays(e.names), ", ") .. ")" end,
+  check = function(e, ctx)
+    local _, missing = partition(ctx, e.names)
+    if #missing == 0 then return true, "present", "present" end
+    if #e.names == 1 then return false, "missing", "present" end
+    return false, "missing: " .. table.concat(missing, ", "), "present"
+  end,
+  tables = function(e) return displays(e.names) end,
+}
+
+kinds.absent = {
+  describe = function(e) return "absent(" .. table.concat(displays(e.names), ", ") .. ")" end,
+  check = function(e, ctx)
+    local present = partition(ctx, e.names)
+    if #present == 0 then return true, "absent", "absent" end
+    if #e.names == 1 then return false, "present", "absent" end
+    return false, "present: " .. table.concat(present, ", "), "absent"
+  end,
+  tables = function(e) return displays(e.names) end,
+}
+
+local function want_names(at, fn, what, x)
+  if type(x) == "string" then x = { x } end
+  if type(x) ~= "table" or #x == 0 then
+    bad(at, "expect.%s: %s must be a non-empty list of names", fn, what)
+  end
+  for i, c in ipairs(x) do
+    if type(c) ~= "string" or c == "" then
+      bad(at, "expect.%s: %s item %d must be a non-empty string", fn, what, i)
+    end
+  end
+  return { table.unpack(x) }
+end
+
+--- expect.columns(table, {col, ...}): the table has (at least) these columns
+function M.columns(tbl, cols)
+  local at = caller()
+  local t = want_table(at, "columns", tbl)
+  return new("columns", at, { table = t, columns = want_names(at, "columns", "columns", cols) })
+end
+
+local function column_set(ctx, oid)
+  local res = ctx.db:query([[
+    SELECT attname FROM pg_catalog.pg_attribute
+    WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped]], oid)
+  local set = {}
+  for i = 1, res.n do set[res[i].attname] = true end
+  return set
+end
+
+kinds.columns = {
+  describe = function(e)
+    return "columns(" .. ident.display(e.table) .. ": " .. table.concat(e.columns, ", ") .. ")"
+  end,
+  check = function(e, ctx)
+    local oid = rel(ctx, e.table)
+    if not oid then return false, "missing", "present" end
+    local set, missing = column_set(ctx, oid), {}
+    for _, c in ipairs(e.columns) do
+      if not set[c] then missing[#missing + 1] = c end
+    end
+    if #missing == 0 then return true, "present", "present" end
+    return false, "missing: " .. table.concat(missing, ", "), "present"
+  end,
+  tables = function(e) return { ident.display(e.table) } end,
+}
+
+--- expect.column_type(table, col, type): the column's type, as the server names it
+-- ("int" = "integer", "timestamptz" = "timestamp with time zone"); a type written without
+-- a modifier matches any modifier ("varchar" matches varchar(255)), one with it must match
+function M.column_type(tbl, col, typ)
+  local at = caller()
+  local t = want_table(at, "column_type", tbl)
+  want_string(at, "column_type", "the column", col)
+  want_string(at, "column_type", "the type", typ)
+  return new("column_type", at, { table = t, column = col, type = typ })
+end
+
+kinds.column_type = {
+  describe = function(e)
+    return string.format("column_type(%s.%s) = %s", ident.display(e.table), e.column, e.type)
+  end,
+  check = function(e, ctx)
+    local oid = rel(ctx, e.table)
+    if not oid then return false, "missing", e.type end
+    local res = ctx.db:query([[
+      SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) AS full,
+             pg_catalog.format_type(a.atttypid, NULL) AS base,
+             pg_catalog.format_type(pg_catalog.to_regtype($3), NULL) AS want
+      FROM pg_catalog.pg_attribute a
+      WHERE a.attrelid = $1::oid AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped]],
+      oid, e.column, e.type)
+    if res.n == 0 then return false, "no column " .. e.column, e.type end
+    local r = res[1]
+    local has_mod = e.type:find("(", 1, true) ~= nil
+    if not has_mod then
+      local want = r.want or e.type                  -- unknown type name: shown as written
+      local array = e.type:match("%[%]$") and "[]" or ""
+      if r.want and not r.want:find("[]", 1, true) then want = r.want .. array end
+      return r.base == want, r.base, want
+    end
+    -- with a modifier: the server's spelling of the base name, then the modifier as written
+    local norm = function(s) return (s:lower():gsub("%s+", " "):gsub(" ?([(),]) ?", "%1")) end
+    local base, mods, rest = e.type:match("^(.-)%s*(%b())(.*)$")
+    local want = e.type
+    local canon = ctx.db:query("SELECT pg_catalog.format_type(pg_catalog.to_regtype($1), NULL) " ..
+                               "AS t", base .. rest)[1].t
+    if canon then
+      -- format_type writes the modifier after the name, before "with(out) time zone" and []
+      local core, arr = canon:match("^(.-)([%[%]]*)$")
+      local tz = core:match(" with time zone$") or core:match(" without time zone$") or ""
+      want = core:sub(1, #core - #tz) .. mods .. tz .. arr
+    end
+    return norm(r.full) == norm(want), r.full, want
+  end,
+  tables = function(e) return { ident.display(e.table) } end,
+}
+
+---------------------------------------------------------------------------------------------
+-- constraints and security: foreign_keys, no_orphans, rls, policies, index, trigger
+
+local function count_opts(at, fn, opts)
+  if type(opts) ~= "table" then bad(at, "expect.%s: takes {count = n [, table = name]}", fn) end
+  for k in pairs(opts) do
+    if k ~= "count" and k ~= "table" then
+      bad(at, "expect.%s: unknown option %s%s", fn, tostring(k),
+          text.did_you_mean(tostring(k), { "count", "table" }))
+    end
+  end
+  if opts.count == nil then bad(at, "expect.%s: count is required", fn) end
+  local t = opts.table ~= nil and want_table(at, fn, opts.table) or nil
+  return { match = want_count(at, fn, "count", opts.count), table = t }
+end
+
+local function counted(name, sql, table_filter)
+  return {
+    describe = function(e)
+      local t = e.table and "(" .. ident.display(e.table) .. ")" or ""
+      return name .. t .. " " .. count_text(e.match)
+    end,
+    check = function(e, ctx)
+      local q, args = sql, {}
+      if e.table then
+        local oid = rel(ctx, e.table)
+        if not oid then return false, "missing", count_expected(e.match) end
+        q = q .. " AND " .. table_filter
+        args[1] = oid
+      end
+      local n = ctx.db:query(q, table.unpack(args))[1].n
+      return count_ok(e.match, n), n, count_expected(e.match)
+    end,
+    tables = function(e) return e.table and { ident.display(e.table) } or {} end,
+  }
+end
+
+--- expect.foreign_keys{count = n [, table = name]}: FK constraints in the user's schemas
+-- (not pg_catalog, information_schema or migrun), or on one table; a partition's copy of
+-- its parent's FK is not counted again
+function M.foreign_keys(opts)
+  local at = caller()
+  return new("foreign_keys", at, count_opts(at, "foreign_keys", opts))
+end
+
+kinds.foreign_keys = counted("foreign_keys", [[
+  SELECT count(*) AS n FROM pg_catalog.pg_constraint c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.connamespace
+  WHERE c.contype = 'f' AND c.conparentid = 0 AND ]] .. USER_SCHEMAS, "c.conrelid = $1::oid")
+
+--- expect.policies{count = n [, table = name]}: row-level security policies, likewise
+function M.policies(opts)
+  local at = caller()
+  return new("policies", at, count_opts(at, "policies", opts))
+end
+
+kinds.policies = counted("policies", [[
+  SELECT count(*) AS n FROM pg_catalog.pg_policy p
+  JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE ]] .. USER_SCHEMAS, "p.polrelid = $1::oid")
+
+-- "schema.table.col" | "table.col" (parts quoted as in ident) -> table, column
+local function split_column(s)
+  local parts, err = ident.split(s)
+  if not parts then return nil, err end
+  if #parts < 2 or #parts > 3 then
+    return nil, string.format("%q is not table.column or schema.table.column", s)
+  end
+  local col = table.remove(parts)
+  return ident.check(parts), col
+end
+
+--- expect.no_orphans "child.col -> parent.col": every non-NULL child.col has a parent row
+function M.no_orphans(spec)
+  local at = caller()
+  want_string(at, "no_orphans", "the reference", spec)
+  local lhs, rhs = spec:match("^%s*(.-)%s*%->%s*(.-)%s*$")
+  if not lhs or lhs == "" or rhs == "" then
+    bad(at, "expect.no_orphans: %q is not \"child.column -> parent.column\"", spec)
+  end
+  local child, ccol = split_column(lhs)
+  if not child then bad(at, "expect.no_orphans: %s", ccol) end
+  local parent, pcol = split_column(rhs)
+  if not parent then bad(at, "expect.no_orphans: %s", pcol) end
+  return new("no_orphans", at, { child = child, child_column = ccol, parent = parent,
+                                 parent_column = pcol, spec = spec })
+end
+
+kinds.no_orphans = {
+  describe = function(e)
+    return string.format("no_orphans(%s.%s -> %s.%s)", ident.display(e.child), e.child_column,
+                         ident.display(e.parent), e.parent_column)
+  end,
+  check = function(e, ctx)
+    local db = ctx.db
+    local missing = {}
+    for _, p in ipairs({ e.child, e.parent }) do
+      if not rel(ctx, p) then missing[#missing + 1] = ident.display(p) end
+    end
+    if #missing > 0 then return false, "missing: " .. table.concat(missing, ", "), 0 end
+    local sql = string.format([[
+      SELECT count(*) AS n FROM %s AS c
+      WHERE c.%s IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM %s AS p WHERE p.%s = c.%s)]],
+      ident.quote(db, e.child), db:quote_ident(e.child_column), ident.quote(db, e.parent),
+      db:quote_ident(e.parent_column), db:quote_ident(e.child_column))
+    local n = db:query(sql)[1].n
+    return n == 0, n, 0
+  end,
+  tables = function(e) return { ident.display(e.child), ident.display(e.parent) } end,
+}
+
+--- expect.rls(table [, enabled = true]): row-level security is enabled (or disabled)
+function M.rls(tbl, enabled)
+  local at = caller()
+  local t = want_table(at, "rls", tbl)
+  if enabled ~= nil and type(enabled) ~= "boolean" then
+    bad(at, "expect.rls: the second argument must be a boolean, got %s", type(enabled))
+  end
+  return new("rls", at, { table = t, enabled = enabled ~= false })
+end
+
+kinds.rls = {
+  describe = function(e)
+    return "rls(" .. ident.display(e.table) .. ") " .. (e.enabled and "enabled" or "disabled")
+  end,
+  check = function(e, ctx)
+    local want = e.enabled and "enabled" or "disabled"
+    local oid = rel(ctx, e.table)
+    if not oid then return false, "missing", want end
+    local on = ctx.db:query("SELECT relrowsecurity AS on FROM pg_catalog.pg_class " ..
+                            "WHERE oid = $1::oid", oid)[1].on
+    local got = on and "enabled" or "disabled"
+    return got == want, got, want
+  end,
+  tables = function(e) return { ident.display(e.table) } end,
+}
+
+--- expect.index(table, {col, ...}): an index whose key columns are exactly these, in order
+function M.index(tbl, cols)
+  local at = caller()
+  local t = want_table(at, "index", tbl)
+  return new("index", at, { table = t, columns = want_names(at, "index", "columns", cols) })
+end
+
+kinds.index = {
+  describe = function(e)
+    return "index(" .. ident.display(e.table) .. ": " .. table.concat(e.columns, ", ") .. ")"
+  end,
+  check = function(e, ctx)
+    local want = "(" .. table.concat(e.columns, ", ") .. ")"
+    local oid = rel(ctx, e.table)
+    if not oid then return false, "missing", want end
+    -- one row per key column; an expression column has no attname
+    local res = ctx.db:query([[
+      SELECT c.relname AS index, k.pos, a.attname
+      FROM pg_catalog.pg_index i
+      JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+      CROSS JOIN LATERAL generate_series(0, i.indnkeyatts - 1) AS k(pos)
+      LEFT JOIN pg_catalog.pg_attribute a
+        ON a.attrelid = i.indrelid AND a.attnum = i.indkey[k.pos] AND a.attnum > 0
+      WHERE i.indrelid = $1::oid
+      ORDER BY c.relname, k.pos]], oid)
+    local order, cols = {}, {}
+    for r = 1, res.n do
+      local row = res[r]
+      if not cols[row.index] then
+        cols[row.index] = {}
+        order[#order + 1] = row.index
+      end
+      local list = cols[row.index]
+      list[#list + 1] = row.attname or "(expression)"
+    end
+    local seen = {}
+    for _, name in ipairs(order) do
+      local list = cols[name]
+      local match = #list == #e.columns
+      for i = 1, match and #list or 0 do
+        if list[i] ~= e.columns[i] then match = false end
+      end
+      if match then return true, want, want end
+      seen[#seen + 1] = name .. "(" .. table.concat(list, ", ") .. ")"
+    end
+    if #seen == 0 then return false, "no indexes", want end
+    return false, "not found; indexes: " .. one_line(table.concat(seen, ", "), 200), want
+  end,
+  tables = function(e) return { ident.display(e.table) } end,
+}
+
+--- expect.function_exists(name): a function or procedure "name" (visible on search_path)
+-- or "schema.name" exists, whatever its arguments
+function M.function_exists(name)
+  local at = caller()
+  local p = want_table(at, "function_exists", name)
+  return new("function_exists", at, { name = p })
+end
+
+kinds.function_exists = {
+  describe = function(e) return "function_exists(" .. ident.display(e.name) .. ")" end,
+  check = function(e, ctx)
+    local n = ctx.db:query([[
+      SELECT count(*) AS n FROM pg_catalog.pg_proc p
+      JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+      WHERE p.proname = $1
+        AND CASE WHEN $2::text IS NULL THEN pg_catalog.pg_function_is_visible(p.oid)
+                 ELSE n.nspname = $2::text END]], e.name.name, e.name.schema)[1].n
+    if n > 0 then return true, "present", "present" end
+    return false, "missing", "present"
+  end,
+}
+
+--- expect.trigger(table, name): a (user) trigger of that name is on the table
+function M.trigger(tbl, name)
+  local at = caller()
+  local t = want_table(at, "trigger", tbl)
+  return new("trigger", at, { table = t, name = want_string(at, "trigger", "the trigger name",
+                                                              name) })
+end
+
+kinds.trigger = {
+  describe = function(e)
+    return "trigger(" .. ident.display(e.table) .. ", " .. e.name .. ")"
+  end,
+  check = function(e, ctx)
+    local oid = rel(ctx, e.table)
+    if not oid then return false, "missing", "present" end
+    local n = ctx.db:query([[
+      SELECT count(*) AS n FROM pg_catalog.pg_trigger
+      WHERE tgrelid = $1::oid AND tgname = $2 AND NOT tgisinternal]], oid, e.name)[1].n
+    if n > 0 then return true, "present", "present" end
+    return false, "not found", "present"
+  end,
+  tables = function(e) return { ident.display(e.table) } end,
+}
+
+---------------------------------------------------------------------------------------------
+-- expect.schema
+
+--- expect.schema(file [, {privileges = false}]): the live schema, as pg_dump --schema-only
+-- prints it and normalised (comments, SET lines, psql meta-commands, OWNER TO, blank lines
+-- and the migrun schema dropped), equals the one in file (relative to the playbook's dir).
+-- privileges = false also drops GRANT/REVOKE lines on both sides.
+function M.schema(file, opts)
+  local at = caller()
+  want_string(at, "schema", "the file", file)
+  if opts ~= nil and type(opts) ~= "table" then
+    bad(at, "expect.schema: options must be a table, got %s", type(opts))
+  end
+  local privileges = not (opts and opts.privileges == false)
+  -- pg_dump runs on a connection of its own: it cannot see uncommitted changes, so the
+  -- check refuses a transaction that has written anything, and runs without a savepoint
+  return new("schema", at, { path = file, privileges = privileges, outside_transaction = true })
+end
+
+local function is_migrun_stmt(first)
+  local padded = " " .. first .. " "
+  return padded:find("[^%w_$]migrun%.") ~= nil or padded:find("[^%w_$]SCHEMA migrun[^%w_$]") ~= nil
+end
+
+--- expect.normalise_schema(sql [, {privileges = false}]) -> list of lines compared by
+-- expect.schema (exposed for tests and for `migrun` commands that save a reference schema)
+function M.normalise_schema(sql, opts)
+  local kept = {}
+  for line in (sql .. "\n"):gmatch("([^\n]*)\n") do
+    line = line:gsub("%s+$", "")
+    if line ~= "" and not line:find("^%-%-") and not line:find("^\\") then
+      kept[#kept + 1] = line
+    end
+  end
+  local body = table.concat(kept, "\n")
+  local out = {}
+  for _, st in ipairs(sqlsplit.split(body, "schema")) do
+    local s = st.sql
+    local first = s:match("^[^\n]*")
+    local drop = s:find("^SET%s") or s:find("^SELECT pg_catalog%.set_config%(") or
+      s:find("^ALTER [%u ]+.- OWNER TO ") or is_migrun_stmt(first) or
+      (opts and opts.privileges == false and (s:find("^GRANT%s") or s:find("^REVOKE%s")))
+    if not drop then
+      for line in (s .. "\n"):gmatch("([^\n]*)\n") do out[#out + 1] = line end
+    end
+  end
+  return out
+end
+
+-- Myers' O((N+M)D) diff of two line lists -> {{op, line}, ...} with op " ", "-" or "+";
+-- nil when more than dmax lines differ. Each run of changes lists "-" before "+".
+local function myers(a, b, dmax)
+  local n, m = #a, #b
+  local v, trace, found = { [1] = 0 }, {}, nil
+  for d = 0, math.min(n + m, dmax) do
+    local copy = {}
+    for k, x in pairs(v) do copy[k] = x end
+    trace[d] = copy
+    for k = -d, d, 2 do
+      local x
+      if k == -d or (k ~= d and (v[k - 1] or -1) < (v[k + 1] or -1)) then
+        x = v[k + 1]
+      else
+        x = v[k - 1] + 1
+      end
+      local y = x - k
+      while x < n and y < m and a[x + 1] == b[y + 1] do x, y = x + 1, y + 1 end
+      v[k] = x
+      if x >= n and y >= m then found = d; break end
+    end
+    if found then break end
+  end
+  if not found then return nil end
+  local rev, x, y = {}, n, m
+  for d = found, 0, -1 do
+    local vd, k = trace[d], x - y
+    local pk
+    if k == -d or (k ~= d and (vd[k - 1] or -1) < (vd[k + 1] or -1)) then
+      pk = k + 1
+    else
+      pk = k - 1
+    end
+    local px = vd[pk]
+    local py = px - pk
+    while x > px and y > py do
+      rev[#rev + 1] = { " ", a[x] }; x, y = x - 1, y - 1
+    end
+    if d > 0 then
+      if x == px then rev[#rev + 1] = { "+", b[y] } else rev[#rev + 1] = { "-", a[x] } end
+      x, y = px, py
+    end
+  end
+  local ops, run = {}, nil
+  local function flush()
+    if not run then return end
+    for _, op in ipairs(run) do if op[1] == "-" then ops[#ops + 1] = op end end
+    for _, op in ipairs(run) do if op[1] == "+" then ops[#ops + 1] = op end end
+    run = nil
+  end
+  for i = #rev, 1, -1 do
+    local op = rev[i]
+    if op[1] == " " then
+      flush()
+      ops[#ops + 1] = op
+    else
+      run = run or {}
+      run[#run + 1] = op
+    end
+  end
+  flush()
+  return ops
+end
+M._diff_ops = myers
+
+--- expect.diff(a, b [, {from =, to =, max = 30, context = 2}]) -> unified-style text of
+-- the first differences between two line lists, or nil when they are equal
+function M.diff(a, b, opts)
+  opts = opts or {}
+  local max, context = opts.max or 30, opts.context or 2
+  local pre = 0
+  while pre < #a and pre < #b and a[pre + 1] == b[pre + 1] do pre = pre + 1 end
+  if pre == #a and pre == #b then return nil end
+  local suf = 0
+  while suf < #a - pre and suf < #b - pre and a[#a - suf] == b[#b - suf] do suf = suf + 1 end
+  local ma, mb = {}, {}
+  for i = pre + 1, #a - suf do ma[#ma + 1] = a[i] end
+  for i = pre + 1, #b - suf do mb[#mb + 1] = b[i] end
+  local ops = myers(ma, mb, 500)
+  if not ops then                                    -- too different to align: both sides
+    ops = {}
+    for _, l in ipairs(ma) do ops[#ops + 1] = { "-", l } end
+    for _, l in ipairs(mb) do ops[#ops + 1] = { "+", l } end
+  end
+  local all = {}
+  for i = 1, pre do all[#all + 1] = { " ", a[i] } end
+  for _, op in ipairs(ops) do all[#all + 1] = op end
+  for i = #a - suf + 1, #a do all[#all + 1] = { " ", a[i] } end
+  local show = {}                                    -- lines within `context` of a change
+  for k, op in ipairs(all) do
+    if op[1] ~= " " then
+      for d = -context, context do show[k + d] = true end
+    end
+  end
+  local out = { "--- " .. (opts.from or "expected"), "+++ " .. (opts.to or "actual") }
+  local la, lb, body, hidden, prev = 0, 0, 0, 0, false
+  for k, op in ipairs(all) do
+    if op[1] ~= "+" then la = la + 1 end
+    if op[1] ~= "-" then lb = lb + 1 end
+    if show[k] and body < max then
+      if not prev then
+        out[#out + 1] = string.format("@@ -%d +%d @@", op[1] == "+" and la + 1 or la,
+                                      op[1] == "-" and lb + 1 or lb)
+      end
+      out[#out + 1] = op[1] .. op[2]
+      body = body + 1
+    elseif op[1] ~= " " then
+      hidden = hidden + 1
+    end
+    prev = show[k] or false
+  end
+  if hidden > 0 then out[#out + 1] = string.format("... (%d more lines differ)", hidden) end
+  return table.concat(out, "\n")
+end
+
+-- conninfo -> conninfo without its password, the password (nil if none). Both forms:
+-- postgresql://user:pw@host/db?password=pw and key=value pairs (values may be 'quoted').
+local function pct_decode(s)
+  return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+local function split_password(conninfo)
+  local scheme, rest = conninfo:match("^(postgres[a-z]*://)(.*)$")
+  if scheme then
+    local password
+    local authority, tail = rest:match("^([^/?]*)(.*)$")
+    local userinfo, hosts = authority:match("^(.*)@(.*)$")
+    if userinfo then
+      local user, pw = userinfo:match("^([^:]*):(.*)$")
+      if user then
+        password = pct_decode(pw)
+        authority = user .. "@" .. hosts
+      end
+    end
+    local path, query = tail:match("^([^?]*)%?(.*)$")
+    if query then
+      local keep = {}
+      for pair in query:gmatch("[^&]+") do
+        local k, v = pair:match("^([^=]*)=(.*)$")
+        if k == "password" then password = pct_decode(v) else keep[#keep + 1] = pair end
+      end
+      tail = path .. (#keep > 0 and "?" .. table.concat(keep, "&") or "")
+    end
+    return scheme .. authority .. tail, password
+  end
+  local out, password, i, n = {}, nil, 1, #conninfo
+  while i <= n do
+    local ks, ke, key = conninfo:find("^%s*([%w_]+)%s*=%s*", i)
+    if not ks then break end
+    i = ke + 1
+    local raw, value
+    if conninfo:sub(i, i) == "'" then
+      local j, buf = i + 1, {}
+      while j <= n do
+        local c = conninfo:sub(j, j)
+        if c == "\\" then
+          buf[#buf + 1] = conninfo:sub(j + 1, j + 1); j = j + 2
+        elseif c == "'" then
+          break
+        else
+          buf[#buf + 1] = c; j = j + 1
+        end
+      end
+      raw, value, i = conninfo:sub(i, j), table.concat(buf), j + 1
+    else
+      local s, e = conninfo:find("^%S*", i)
+      raw = conninfo:sub(s, e)
+      value, i = raw:gsub("\\(.)", "%1"), e + 1
+    end
+    if key == "password" then password = value else out[#out + 1] = key .. "=" .. raw end
+  end
+  return table.concat(out, " "), password
+end
+M._split_password = split_password
+
+local function conninfo_quote(v)
+  return "'" .. tostring(v):gsub("\\", "\\\\"):gsub("'", "\\'") .. "'"
+end
+
+local function pg_dump_path(ctx)
+  if ctx.pg_dump then return ctx.pg_dump end
+  local lfs = require "lfs"
+  local function exe(p) return lfs.attributes(p, "mode") == "file" and p or nil end
+  local dir = os.getenv("MIGRUN_PG_BINDIR")
+  if dir and exe(dir .. "/pg_dump") then return dir .. "/pg_dump" end
+  -- the newest installed client: pg_dump refuses a server newer than itself
+  local best
+  if lfs.attributes("/usr/lib/postgresql", "mode") == "directory" then
+    for v in lfs.dir("/usr/lib/postgresql") do
+      local num = tonumber(v)
+      if num and (not best or num > best) and exe("/usr/lib/postgresql/" .. v .. "/bin/pg_dump") then
+        best = num
+      end
+    end
+  end
+  if best then return "/usr/lib/postgresql/" .. best .. "/bin/pg_dump" end
+  return proc.which("pg_dump")
+end
+
+-- the live schema as pg_dump prints it -> text | nil, message
+local function dump_schema(ctx)
+  local exe = pg_dump_path(ctx)
+  if not exe then return nil, "pg_dump not found" end
+  local conninfo = ctx.conninfo
+  if conninfo == nil then
+    local info, parts = ctx.db:info(), {}
+    for _, k in ipairs({ "host", "port", "user", "dbname" }) do
+      if info[k] and info[k] ~= "" then parts[#parts + 1] = k .. "=" .. conninfo_quote(info[k]) end
+    end
+    conninfo = table.concat(parts, " ")
+  end
+  local clean, password = split_password(conninfo)
+  local env = {}
+  for k, v in pairs(ctx.env or {}) do env[k] = v end
+  if password and env.PGPASSWORD == nil then env.PGPASSWORD = password end
+  local argv = { exe, "--schema-only", "--exclude-schema=migrun", "--no-password",
+                 "--lock-wait-timeout=" .. (ctx.pg_dump_lock_wait or "10s") }
+  if clean ~= "" then argv[#argv + 1] = "--dbname=" .. clean end
+  local r = proc.run(argv, { env = env, stdin = "null", stdout = "capture", stderr = "capture",
+                             timeout = ctx.pg_dump_timeout or "120s" })
+  if not r.ok then
+    local why = r.timed_out and "timed out" or (r.stderr or ""):match("[^\n]+") or
+                ("exit " .. tostring(r.status))
+    return nil, "pg_dump failed: " .. why
+  end
+  return r.stdout
+end
+
+local function resolve(dir, path)
+  if path:sub(1, 1) == "/" or not dir or dir == "" then return path end
+  return dir:gsub("/+$", "") .. "/" .. path
+end
+
+kinds.schema = {
+  describe = function(e) return "schema(" .. e.path .. ")" end,
+  check = function(e, ctx)
+    local want = "same as " .. e.path
+    local status = ctx.db and ctx.db:status()
+    -- pg_dump connects by itself: it cannot see what an open transaction changed (and would
+    -- wait on its locks); a transaction that has changed nothing yet has no xid
+    if status == "intrans" and ctx.db:query("SELECT txid_current_if_assigned() AS x")[1].x then
+      return false, "not checked: pg_dump cannot see an open transaction's changes " ..
+                    "(check the schema after COMMIT)", want
+    elseif status and status ~= "idle" and status ~= "intrans" then
+      return false, "not checked: the connection is " .. status, want
+    end
+    local ref, rerr = text.readfile(resolve(ctx.dir, e.path))
+    if not ref then return false, "cannot read " .. e.path .. ": " .. tostring(rerr), want end
+    local live, derr = dump_schema(ctx)
+    if not live then return false, derr, want end
+    local o = { privileges = e.privileges }
+    local d = M.diff(M.normalise_schema(ref, o), M.normalise_schema(live, o),
+                     { from = e.path, to = "live schema" })
+    if not d then return true, "same", want end
+    return false, d, want
+  end,
+}
+
+---------------------------------------------------------------------------------------------
+-- expect.that
+
+--- expect.that(description, function(db, ctx) return ok, actual, expected end [, {tables}])
+function M.that(description, fn, opts)
+  local at = caller()
+  want_string(at, "that", "the description", description)
+  if type(fn) ~= "function" then
+    bad(at, "expect.that: the second argument must be a function(db), got %s", type(fn))
+  end
+  local tables = {}
+  if opts ~= nil then
+    if type(opts) ~= "table" then bad(at, "expect.that: options must be a table") end
+    for _, t in ipairs(opts.tables or {}) do tables[#tables + 1] = want_table(at, "that", t) end
+  end
+  return new("that", at, { description = description, fn = fn, table_list = tables })
+end
+
+kinds.that = {
+  describe = function(e) return e.description end,
+  check = function(e, ctx)
+    local ok, actual, expected = e.fn(ctx.db, ctx)
+    return ok and true or false, actual, expected
+  end,
+  tables = function(e) return displays(e.table_list) end,
+}
+
+---------------------------------------------------------------------------------------------
+-- the common interface
+
+--- e:describe() -> one readable line for plan and report, e.g. "count(tools) = 150"
+function Expectation:describe()
+  return kinds[self.kind].describe(self)
+end
+
+--- e:check(ctx) -> ok, actual, expected; ctx = {db, before, dir, conninfo, env}
+function Expectation:check(ctx)
+  return kinds[self.kind].check(self, ctx)
+end
+
+--- e:tables() -> names of the tables it reads (for the before/after snapshot)
+function Expectation:tables()
+  local f = kinds[self.kind].tables
+  return f and f(self) or {}
+end
+
+--- e:fingerprints() -> names of the tables whose run-start fingerprint it needs
+function Expectation:fingerprints()
+  local f = kinds[self.kind].fingerprints
+  return f and f(self) or {}
+end
+
+Expectation.__tostring = function(e) return "expect." .. e:describe() end
+
+--- expect.is(x) -> true for an expectation
+function M.is(x)
+  return getmetatable(x) == Expectation
+end
+
+--- expect.snapshot_plan(list) -> tables, {fingerprint = set}: the arguments of
+-- snapshot.take that serve these expectations (delta and unchanged need the run start)
+function M.snapshot_plan(list)
+  local seen, tables, fps = {}, {}, {}
+  for _, e in ipairs(list or {}) do
+    for _, t in ipairs(e:tables()) do
+      if not seen[t] then seen[t] = true; tables[#tables + 1] = t end
+    end
+    for _, t in ipairs(e:fingerprints()) do fps[t] = true end
+  end
+  return tables, { fingerprint = fps }
+end
+
+local ABORTED = { inerror = true, broken = true, closed = true, unknown = true }
+
+local function first_line(err)
+  return (tostring(errors.wrap(err)):match("[^\n]*"))
+end
+
+-- Run one check. Inside an open transaction it runs under a savepoint that is always
+-- rolled back: a failing query cannot abort the caller's transaction, and a check leaves
+-- nothing behind.
+local function run_one(ctx, e)
+  local db = ctx.db
+  if db and db:status() == "intrans" and not e.outside_transaction then
+    local tx = db:begin()
+    local res = table.pack(pcall(e.check, e, ctx))
+    local rok, rerr = pcall(tx.rollback, tx)
+    if res[1] and not rok then return false, rerr end
+    return table.unpack(res, 1, res.n)
+  end
+  return pcall(e.check, e, ctx)
+end
+
+--- expect.check_all(ctx, list) -> {{expectation, ok, actual, expected, description, kind,
+-- file, line [, error]}, ...}: runs every check. One that raises is a failed result whose
+-- actual is the error's first line; the error is raised again (with .results attached)
+-- only when the connection can go on no more (transaction aborted, connection lost) or
+-- on an interrupt.
+function M.check_all(ctx, list)
+  local results = {}
+  for _, e in ipairs(list or {}) do
+    local r = { expectation = e, kind = e.kind, file = e.file, line = e.line }
+    local dok, desc = pcall(e.describe, e)
+    r.description = dok and desc or e.kind
+    results[#results + 1] = r
+    local pok, ok, actual, expected = run_one(ctx, e)
+    if pok then
+      r.ok, r.actual, r.expected = ok and true or false, actual, expected
+    else
+      local err = ok
+      r.ok, r.actual, r.error = false, first_line(err), err
+      local status = ctx.db and ctx.db:status()
+      if errors.is(err, "interrupted") or (status and ABORTED[status]) then
+        if type(err) == "table" then err.results = results end
+        error(err, 0)
+      end
+    end
+  end
+  return results
+end
+
+return M

@@ -1,0 +1,731 @@
+--- migrun.runner: runs a loaded playbook (policy layer). Order of a run: advisory lock
+-- (never waits), ledger, drift check, preflight, before-snapshot, backup, phases in order
+-- (each in one transaction with its verify checked before COMMIT, retried whole on lock
+-- timeouts), final verify and protect checks, then the failure policy if anything failed.
+-- Returns a result table the CLI turns into an exit code and the report into a document.
+local clock = require "migrun.clock"
+local errors = require "migrun.errors"
+local ledger = require "migrun.ledger"
+local sqlsplit = require "migrun.sqlsplit"
+local sys = require "migrun.core.sys"
+local term = require "migrun.core.term"
+
+local M = {}
+
+-- pg_try_advisory_lock(int4, int4): one lock per database for all migrun runs
+local LOCK_K1, LOCK_K2 = 1835495022, 1
+
+-- SQLSTATEs after which the whole phase is retried (pgbench's classification)
+local RETRYABLE = { ["55P03"] = "lock_not_available", ["40P01"] = "deadlock_detected",
+                    ["40001"] = "serialization_failure" }
+
+local function retryable(err)
+  return errors.is_sql(err) and RETRYABLE[err.sqlstate] ~= nil
+end
+
+local function ms(ns) return ns and ns / 1e6 end
+
+--- runner.lock(db): take the per-database advisory lock without waiting, or raise
+-- kind="environment" naming the holder (pid, host, start time)
+function M.lock(db)
+  if db:query("SELECT pg_try_advisory_lock($1, $2) AS ok", LOCK_K1, LOCK_K2)[1].ok then return end
+  local h = db:query([[
+    SELECT a.pid, a.application_name AS app, coalesce(a.client_hostname, host(a.client_addr), 'local socket') AS addr,
+           to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ') AS since, a.usename AS who
+    FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 AND l.granted
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())]],
+    LOCK_K1, LOCK_K2)[1] or {}
+  errors.raise("environment", string.format(
+    "another migrun run holds this database's lock: pid %s (%s, user %s, from %s) since %s",
+    tostring(h.pid or "?"), h.app or "?", h.who or "?", h.addr or "?", h.since or "?"),
+    { hint = "wait for it to finish, or check `migrun status`; migrun never waits for this lock" })
+end
+
+function M.unlock(db)
+  pcall(db.query, db, "SELECT pg_advisory_unlock($1, $2)", LOCK_K1, LOCK_K2)
+end
+
+-- the tables a step's SQL writes or alters, by a simple reading of its statements
+local WRITE_PATTERNS = {
+  "insert%s+into%s+([%w_%.\"]+)", "update%s+([%w_%.\"]+)", "delete%s+from%s+([%w_%.\"]+)",
+  "alter%s+table%s+([%w_%.\"]+)", "truncate%s+([%w_%.\"]+)", "alter%s+table%s+if%s+exists%s+([%w_%.\"]+)",
+  "alter%s+table%s+only%s+([%w_%.\"]+)", "drop%s+table%s+if%s+exists%s+([%w_%.\"]+)",
+  "drop%s+table%s+([%w_%.\"]+)", "create%s+table%s+if%s+not%s+exists%s+([%w_%.\"]+)",
+  "create%s+table%s+([%w_%.\"]+)", "copy%s+([%w_%.\"]+)",
+}
+local SKIP_WORDS = { ["if"] = true, only = true, ["table"] = true }
+
+local function touched_tables(text, into)
+  local s = text:gsub("%-%-[^\n]*", ""):lower()
+  for _, p in ipairs(WRITE_PATTERNS) do
+    for name in s:gmatch(p) do
+      name = name:gsub('"', "")
+      if not SKIP_WORDS[name] then into[name] = true end
+    end
+  end
+end
+
+--- runner.fingerprint_tables(pb) -> set of tables whose content the run must fingerprint
+-- at its start: the protected ones and those an expect.unchanged names
+function M.fingerprint_tables(pb)
+  local expect = require "migrun.expect"
+  local set = {}
+  for _, p in ipairs(pb.protect) do set[p.table] = true end
+  local function add(list)
+    local _, fp = expect.snapshot_plan(list or {})
+    for t in pairs(fp.fingerprint or {}) do set[t] = true end
+  end
+  add(pb.preflight)
+  add(pb.verify)
+  for _, item in ipairs(pb.items) do
+    if item.kind == "phase" then add(item.verify) end
+  end
+  return set
+end
+
+--- runner.snapshot_tables(pb) -> sorted list of tables the playbook touches or protects
+function M.snapshot_tables(pb)
+  local set = {}
+  for _, p in ipairs(pb.protect) do set[p.table] = true end
+  for _, t in ipairs(pb.snapshot) do set[t] = true end
+  local function from_expectations(list)
+    for _, e in ipairs(list or {}) do
+      for _, t in ipairs(e:tables()) do set[t] = true end
+    end
+  end
+  from_expectations(pb.preflight)
+  from_expectations(pb.verify)
+  for _, item in ipairs(pb.items) do
+    if item.kind == "phase" then
+      from_expectations(item.verify)
+      for _, st in ipairs(item.steps) do
+        if st.text then touched_tables(st.text, set) end
+      end
+    end
+  end
+  local list = {}
+  for t in pairs(set) do list[#list + 1] = t end
+  table.sort(list)
+  return list
+end
+
+local Run = {}
+Run.__index = Run
+
+function Run:ctx()
+  return { db = self.db, before = self.before, dir = self.pb.dir, conninfo = self.conninfo,
+           env = self.env }
+end
+
+-- the `run` argument of Lua steps: variables, the logger, the before-run snapshot
+function Run:api()
+  local before = self.before
+  return {
+    vars = self.pb.vars, id = self.id, dry_run = self.dry_run,
+    log = function(msg) self.out:info("  " .. tostring(msg)) end,
+    before = before,              -- snapshot methods work as run.before.count("t") too
+  }
+end
+
+-- check a list of expectations, print and record them; returns results, all_ok
+function Run:check(where, list, opts)
+  local expect = require "migrun.expect"
+  local results = expect.check_all(self:ctx(), list)
+  local all = true
+  for _, r in ipairs(results) do
+    r.phase = where
+    self.results[#self.results + 1] = r
+    self.out:expectation(where, r)
+    if not r.ok then all = false end
+  end
+  if self.id and not (opts and opts.no_ledger) then
+    ledger.record_expectations(self.db, self.id, where, results)
+  end
+  return results, all
+end
+
+local function set_local(db, ph, pb)
+  local lt = ph.lock_timeout or pb.lock_timeout
+  local st = ph.statement_timeout or pb.statement_timeout
+  local sql = string.format("SET LOCAL lock_timeout = %d", lt // 1000000)
+  if st then sql = sql .. string.format("; SET LOCAL statement_timeout = %d", st // 1000000) end
+  db:exec(sql)
+end
+
+-- run one step; returns rows affected
+function Run:exec_step(_, st)
+  if st.kind == "lua" then
+    local r = st.fn(self.db, self:api())
+    return math.type(r) == "integer" and r or 0
+  end
+  local name = st.file or self.pb.file
+  local ok, res = pcall(self.db.script, self.db, st.text, { name = name })
+  if not ok then
+    if errors.is_sql(res) and not st.file and res.line then
+      res.line = res.line + st.line - (st.text:sub(1, 1) == "\n" and 0 or 1)
+    end
+    error(res, 0)
+  end
+  return res.rows
+end
+
+local function over(budget, ns)
+  return budget and ns > budget.ns
+end
+
+local function budget_error(what, ns, budget)
+  return errors.new("budget", string.format("%s took %s, over its budget of %s", what,
+                                            clock.format(ns), budget.text))
+end
+
+-- one attempt at a transactional phase: everything or nothing
+function Run:apply_tx(ph, pending, attempt)
+  local db = self.db
+  local tx <close> = db:begin()
+  set_local(db, ph, self.pb)
+  local t0 = clock.now()
+  for _, st in ipairs(pending) do
+    self.current_step = st
+    local t = clock.now()
+    local rows = self:exec_step(ph, st)
+    local ns = clock.since(t)
+    if over(st.budget, ns) then
+      if st.budget.warn then
+        self.out:warn(budget_error("step " .. st.name, ns, st.budget).message)
+      else
+        error(budget_error("step " .. st.name, ns, st.budget), 0)
+      end
+    end
+    self.out:step(ph, st, "applied", ns, rows)
+    ledger.record_step(db, { run_id = self.id, playbook = self.pb.name, phase = ph.name,
+      step = st.name, kind = st.kind, checksum = st.checksum, status = "applied",
+      duration_ms = ms(ns), rows = rows, attempt = attempt })
+  end
+  self.current_step = nil
+  local results, ok = self:check(ph.name, ph.verify)
+  if not ok then
+    local failed = {}
+    for _, r in ipairs(results) do if not r.ok then failed[#failed + 1] = r.description end end
+    error(errors.new("expectation", string.format("phase '%s': verify failed: %s", ph.name,
+                                                  table.concat(failed, "; "))), 0)
+  end
+  local ns = clock.since(t0)
+  if over(ph.budget, ns) then
+    if ph.budget.warn then
+      self.out:warn(budget_error("phase '" .. ph.name .. "'", ns, ph.budget).message)
+    else
+      error(budget_error("phase '" .. ph.name .. "'", ns, ph.budget), 0)
+    end
+  end
+  self:check_run_budget()
+  ledger.record_step(db, { run_id = self.id, playbook = self.pb.name, phase = ph.name,
+    step = "(phase)", kind = "phase", status = "applied", duration_ms = ms(ns), attempt = attempt })
+  tx:commit()
+  return ns
+end
+
+function Run:check_run_budget()
+  local b = self.pb.budget
+  local ns = clock.since(self.t0)
+  if over(b, ns) then
+    if b.warn then
+      if not self.warned_budget then self.out:warn(budget_error("the run", ns, b).message) end
+      self.warned_budget = true
+    else
+      error(budget_error("the run", ns, b), 0)
+    end
+  end
+end
+
+-- names of indexes a statement builds concurrently (an interrupted build leaves them INVALID)
+local function concurrent_indexes(sql)
+  local s = sql:lower()
+  local name = s:match("^%s*create%s+unique%s+index%s+concurrently%s+if%s+not%s+exists%s+([%w_%.\"]+)")
+    or s:match("^%s*create%s+index%s+concurrently%s+if%s+not%s+exists%s+([%w_%.\"]+)")
+    or s:match("^%s*create%s+unique%s+index%s+concurrently%s+([%w_%.\"]+)")
+    or s:match("^%s*create%s+index%s+concurrently%s+([%w_%.\"]+)")
+  return name and name:gsub('"', "")
+end
+
+-- drop an INVALID index left by an interrupted or failed CREATE INDEX CONCURRENTLY
+function Run:drop_invalid_index(name)
+  local r = self.db:query([[SELECT format('%I.%I', n.nspname, c.relname) AS q FROM pg_index i
+      JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE NOT i.indisvalid AND c.relname = $1 AND n.nspname = ANY (current_schemas(false))]],
+    (name:match("[^%.]+$")))
+  for _, row in ipairs(r) do
+    self.out:warn(string.format("dropping invalid index %s left by an interrupted CREATE INDEX CONCURRENTLY", row.q))
+    self.db:exec("DROP INDEX CONCURRENTLY IF EXISTS " .. row.q)
+  end
+end
+
+-- run one statement outside a transaction, retrying lock timeouts with backoff
+function Run:exec_autocommit(ph, sql, name, text, stmt)
+  local attempts = (ph.retries or self.pb.retries) + 1
+  for attempt = 1, attempts do
+    local idx = concurrent_indexes(sql)
+    if idx then self:drop_invalid_index(idx) end
+    local ok, res = pcall(self.db.exec, self.db, sql)
+    if ok then return res end
+    if idx then pcall(self.drop_invalid_index, self, idx) end
+    if errors.is_sql(res) then
+      res.file = name
+      local byte = stmt.start
+      if res.position then byte = stmt.start + (utf8.offset(stmt.sql, res.position) or res.position) - 1 end
+      res.line, res.col = sqlsplit.position(text, byte)
+    end
+    if not (retryable(res) and attempt < attempts) then error(res, 0) end
+    self.out:warn(string.format("phase '%s': %s; retrying in %s (attempt %d of %d)", ph.name,
+                  RETRYABLE[res.sqlstate], clock.format(M.backoff(attempt)), attempt + 1, attempts))
+    clock.sleep(M.backoff(attempt) / 1e6)
+  end
+end
+
+-- a transaction = false phase: statement by statement, each step marked started then done
+function Run:apply_autocommit(ph, pending)
+  local db = self.db
+  local lt = ph.lock_timeout or self.pb.lock_timeout
+  db:set("lock_timeout", string.format("%dms", lt // 1000000))
+  local st_timeout = ph.statement_timeout or self.pb.statement_timeout
+  if st_timeout then db:set("statement_timeout", string.format("%dms", st_timeout // 1000000)) end
+  local t0 = clock.now()
+  self.committed = 0                                 -- statements of this phase now committed
+  for _, st in ipairs(pending) do
+    self.current_step = st
+    ledger.record_step(db, { run_id = self.id, playbook = self.pb.name, phase = ph.name,
+      step = st.name, kind = st.kind, checksum = st.checksum, status = "started" })
+    local t, rows = clock.now(), 0
+    if st.kind == "lua" then
+      self.committed = self.committed + 1            -- a Lua step may have committed anything
+      rows = self:exec_step(ph, st)
+    else
+      local name = st.file or self.pb.file
+      for _, stmt in ipairs(sqlsplit.split(st.text, name)) do
+        rows = rows + self:exec_autocommit(ph, stmt.sql, name, st.text, stmt)
+        self.committed = self.committed + 1
+      end
+    end
+    local ns = clock.since(t)
+    self.out:step(ph, st, "applied", ns, rows)
+    ledger.record_step(db, { run_id = self.id, playbook = self.pb.name, phase = ph.name,
+      step = st.name, kind = st.kind, checksum = st.checksum, status = "applied",
+      duration_ms = ms(ns), rows = rows })
+    if over(st.budget, ns) then
+      if not st.budget.warn then error(budget_error("step " .. st.name, ns, st.budget), 0) end
+      self.out:warn(budget_error("step " .. st.name, ns, st.budget).message)
+    end
+  end
+  self.current_step = nil
+  db:exec("RESET lock_timeout; RESET statement_timeout")
+  local _, ok = self:check(ph.name, ph.verify)
+  if not ok then
+    error(errors.new("expectation", string.format("phase '%s': verify failed", ph.name)), 0)
+  end
+  local ns = clock.since(t0)
+  if over(ph.budget, ns) and not ph.budget.warn then
+    error(budget_error("phase '" .. ph.name .. "'", ns, ph.budget), 0)
+  end
+  ledger.record_step(db, { run_id = self.id, playbook = self.pb.name, phase = ph.name,
+    step = "(phase)", kind = "phase", status = "applied", duration_ms = ms(ns) })
+  return ns
+end
+
+--- runner.backoff(attempt) -> nanoseconds to wait before attempt + 1 (250ms doubling, max 8s,
+-- with jitter so two retrying runs don't collide again)
+function M.backoff(attempt)
+  local base = math.min(250e6 * 2 ^ (attempt - 1), 8e9)
+  return math.floor(base * (0.75 + math.random() * 0.5))
+end
+
+-- record a failed phase after its transaction rolled back (the ledger rows went with it)
+function Run:record_failure(ph, err, attempt)
+  local st = self.current_step
+  self.current_step = nil
+  if self.db:status() == "inerror" then pcall(self.db.exec, self.db, "ROLLBACK") end
+  local ok, e = pcall(function()
+    self.db:tx(function()
+      ledger.record_step(self.db, { run_id = self.id, playbook = self.pb.name, phase = ph.name,
+        step = st and st.name or "(phase)", kind = st and st.kind or "phase",
+        checksum = st and st.checksum, status = "failed", attempt = attempt,
+        error = tostring(err) })
+      local failed = {}
+      for _, r in ipairs(self.results) do
+        if r.phase == ph.name then failed[#failed + 1] = r end
+      end
+      ledger.record_expectations(self.db, self.id, ph.name, failed)
+    end)
+  end)
+  if not ok then self.out:warn("could not record the failure in the ledger: " .. tostring(e)) end
+end
+
+-- run a read-only stage, retrying it whole on lock timeouts, deadlocks and serialization
+-- failures, with the same backoff as phases
+function Run:retrying(what, fn)
+  local attempts = self.pb.retries + 1
+  for attempt = 1, attempts do
+    local ok, err = pcall(fn)
+    if ok then return end
+    if not (retryable(err) and attempt < attempts) then error(err, 0) end
+    local wait = M.backoff(attempt)
+    self.out:warn(string.format("%s: %s (%s); retrying in %s (attempt %d of %d)", what,
+      RETRYABLE[err.sqlstate], err.sqlstate, clock.format(wait), attempt + 1, attempts))
+    clock.sleep(wait / 1e6)
+  end
+end
+
+--- Run:phase(ph, pending) -> true | false, err: apply with retries
+function Run:phase(ph, pending)
+  local attempts = (ph.retries or self.pb.retries) + 1
+  for attempt = 1, attempts do
+    local mark = #self.results
+    local ok, res = pcall(ph.transaction and self.apply_tx or self.apply_autocommit, self, ph, pending, attempt)
+    if ok then
+      self.out:phase(ph, "applied", res)
+      return true
+    end
+    if ph.transaction and retryable(res) and attempt < attempts then
+      for i = #self.results, mark + 1, -1 do self.results[i] = nil end
+      local wait = M.backoff(attempt)
+      self.out:warn(string.format("phase '%s': %s (%s); rolled back, retrying in %s (attempt %d of %d)",
+        ph.name, RETRYABLE[res.sqlstate], res.sqlstate, clock.format(wait), attempt + 1, attempts))
+      clock.sleep(wait / 1e6)
+    else
+      if self.current_step then self.out:step(ph, self.current_step, "failed") end
+      self.out:error(res)
+      self.errors_shown = true
+      self:record_failure(ph, res, attempt)
+      self.out:phase(ph, (ph.transaction or (self.committed or 0) == 0) and "failed" or "failed (partly applied)")
+      return false, res
+    end
+  end
+end
+
+-- ask at a gate: --yes answers; a terminal asks; anything else declines (exit 4)
+function Run:gate(g)
+  self.out:info(string.format("gate %s", g.name))
+  for _, q in ipairs(g.items) do self.out:info("  [ ] " .. q) end
+  if self.opts.yes then
+    self.out:info("  answered yes (--yes)")
+    return true
+  end
+  if not (term.isatty(0) and term.isatty(1)) then
+    return false, string.format("gate '%s' needs an answer: there is no terminal, so pass --yes", g.name)
+  end
+  io.stdout:write("Proceed? [y/N] ")
+  io.stdout:flush()
+  local answer = io.stdin:read("l") or ""
+  if answer:lower():match("^y") then return true end
+  return false, string.format("declined at gate '%s'", g.name)
+end
+
+-- undo the phases this run applied, newest first, each in its own transaction
+function Run:rollback_applied()
+  local db = self.db
+  local failed = false
+  for i = #self.applied, 1, -1 do
+    local ph = self.applied[i]
+    if failed then
+      self.states[ph.name] = "applied (not rolled back)"
+    elseif not ph.rollback then
+      self.states[ph.name] = "applied (no rollback defined)"
+      self.out:error(string.format("phase '%s' has no rollback: cannot undo it", ph.name))
+      failed = true
+    else
+      local t = clock.now()
+      local ok, err = pcall(function()
+        local work = function()
+          if ph.transaction then
+            self:exec_step(ph, ph.rollback)
+          elseif ph.rollback.kind == "lua" then
+            self:exec_step(ph, ph.rollback)
+          else
+            for _, stmt in ipairs(sqlsplit.split(ph.rollback.text, ph.rollback.file)) do
+              self:exec_autocommit(ph, stmt.sql, ph.rollback.file or self.pb.file, ph.rollback.text, stmt)
+            end
+          end
+          for _, st in ipairs(ph.steps) do
+            ledger.record_step(db, { run_id = self.id, playbook = self.pb.name, phase = ph.name,
+              step = st.name, kind = st.kind, checksum = st.checksum, status = "rolled_back" })
+          end
+        end
+        if ph.transaction then db:tx(work) else work() end
+      end)
+      if ok then
+        self.states[ph.name] = "rolled back"
+        self.out:phase(ph, "rolled back", clock.since(t))
+      else
+        self.states[ph.name] = "rollback failed"
+        self.out:phase(ph, "rollback failed")
+        self.out:error(err)
+        failed = true
+      end
+    end
+  end
+  return not failed
+end
+
+local function pending_steps(ph, state)
+  local pending = {}
+  for _, st in ipairs(ph.steps) do
+    local s = state[ph.name] and state[ph.name][st.name]
+    if not (s and s.status == "applied") then pending[#pending + 1] = st end
+  end
+  return pending
+end
+M.pending_steps = pending_steps
+
+--- runner.drift(pb, state) -> list of {phase, step} whose applied checksum differs
+function M.drift(pb, state)
+  local drift = {}
+  for _, item in ipairs(pb.items) do
+    if item.kind == "phase" then
+      for _, st in ipairs(item.steps) do
+        local s = state[item.name] and state[item.name][st.name]
+        if s and s.status == "applied" and s.checksum ~= st.checksum then
+          drift[#drift + 1] = { phase = item.name, step = st.name }
+        end
+      end
+    end
+  end
+  return drift
+end
+
+--- runner.select(pb, opts) -> set of phase names this invocation may run (--from / --only)
+function M.select(pb, opts)
+  local text = require "migrun.text"
+  local names = {}
+  for _, item in ipairs(pb.items) do
+    if item.kind == "phase" then names[#names + 1] = item.name end
+  end
+  for _, key in ipairs({ "from", "only" }) do
+    if opts[key] and not pb.phases[opts[key]] then
+      errors.raise("usage", string.format("--%s: no phase named '%s'%s", key, opts[key],
+                                          text.did_you_mean(opts[key], names)))
+    end
+  end
+  local set, on = {}, not opts.from
+  for _, n in ipairs(names) do
+    if opts.from == n then on = true end
+    if (opts.only and opts.only == n) or (not opts.only and on) then set[n] = true end
+  end
+  return set
+end
+
+--- runner.run(pb, opts) -> result
+-- opts: db (connected), target (redacted), conninfo, env, out, yes, dry_run, from, only,
+-- allow_drift. result: {status, exit, run_id, error, results, phases, before, after, ...}
+function M.run(pb, opts)
+  local snapshot = require "migrun.snapshot"
+  local db = opts.db
+  local run = setmetatable({ pb = pb, db = db, out = opts.out, opts = opts, results = {},
+    applied = {}, states = {}, phases = {}, t0 = clock.now(), conninfo = opts.conninfo,
+    env = opts.env, dry_run = opts.dry_run }, Run)
+  local out = run.out
+  local result = { playbook = pb.name, target = opts.target, started = os.time(), results = run.results,
+                   phases = run.phases, states = run.states, dry_run = opts.dry_run }
+
+  if db:server_version() >= 140000 then db:set("client_connection_check_interval", "2s") end
+  db:set("application_name", string.format("migrun %s @%s", pb.name, sys.hostname() or "?"):sub(1, 63))
+  M.lock(db)
+  local ok, err = pcall(function()
+    ledger.ensure(db)
+    local state = ledger.state(db, pb.name)
+    local drift = M.drift(pb, state)
+    if #drift > 0 and not opts.allow_drift then
+      local lines = {}
+      for _, d in ipairs(drift) do lines[#lines + 1] = string.format("%s / %s", d.phase, d.step) end
+      errors.raise("drift", "applied steps changed since they were applied: " .. table.concat(lines, ", "),
+        { hint = "restore the applied version of the file, or pass --allow-drift if the change is intended" })
+    end
+    local selected = M.select(pb, opts)
+    run.id = ledger.start_run(db, { playbook = pb.name, checksum = pb.checksum, target = opts.target,
+      host = sys.hostname(), os_user = sys.username(), version = require("migrun").VERSION,
+      dry_run = opts.dry_run })
+    result.run_id = run.id
+    out:info(string.format("migrun: playbook %s on %s (run %d%s)", pb.name, opts.target, run.id,
+                           opts.dry_run and ", DRY RUN" or ""))
+
+    -- what this invocation has to do; a rerun with nothing pending is a no-op
+    local todo, applied_before = 0, 0
+    for _, item in ipairs(pb.items) do
+      if item.kind == "phase" then
+        local n = #pending_steps(item, state)
+        if selected[item.name] and n > 0 then todo = todo + 1 end
+        if n < #item.steps then applied_before = applied_before + 1 end
+      end
+    end
+
+    -- preflight and the before-snapshot: read-only, before anything changes. Preflight
+    -- describes the state before the playbook, so it runs on a fresh start only, not when
+    -- resuming or re-running. Reads wait at most lock_timeout too, and are retried.
+    db:set("lock_timeout", string.format("%dms", pb.lock_timeout // 1000000))
+    local fresh_start = applied_before == 0
+    if not fresh_start then
+      out:info(string.format("preflight skipped: %d phase(s) already applied, %d to do", applied_before, todo))
+    end
+    run:retrying("preflight", function()
+      local tx <close> = db:begin()
+      db:exec("SET TRANSACTION READ ONLY")
+      if fresh_start then
+        local mark = #run.results
+        local results, pre_ok = run:check("(preflight)", pb.preflight, { no_ledger = true })
+        for _, r in ipairs(results) do
+          if r.error and retryable(r.error) then
+            for i = #run.results, mark + 1, -1 do run.results[i] = nil end
+            error(r.error, 0)
+          end
+        end
+        if not pre_ok then
+          tx:rollback()
+          ledger.record_expectations(db, run.id, "(preflight)", results)
+          result.failed_phase = "(preflight)"
+          errors.raise("expectation", "preflight failed: nothing was changed")
+        end
+        run.preflight = results
+      end
+      run.before = snapshot.take(db, M.snapshot_tables(pb), { fingerprint = M.fingerprint_tables(pb) })
+      tx:rollback()
+    end)
+    if run.preflight then ledger.record_expectations(db, run.id, "(preflight)", run.preflight) end
+    result.before = run.before
+
+    if pb.backup and pb.backup.take and not opts.dry_run and todo > 0 then
+      out:info("backup: taking " .. (pb.backup.describe and pb.backup:describe() or "a backup"))
+      result.backup = pb.backup:take({ conninfo = opts.conninfo, env = opts.env, db = db, out = out,
+                                       dir = pb.dir, playbook = pb.name })
+    end
+
+    local outer
+    if opts.dry_run then outer = db:begin() end
+    for idx, item in ipairs(pb.items) do
+      if item.kind == "gate" then
+        local later = false
+        for j = idx + 1, #pb.items do
+          local it = pb.items[j]
+          if it.kind == "phase" and selected[it.name] and #pending_steps(it, state) > 0 then later = true end
+        end
+        if later then
+          local yes, why = run:gate(item)
+          if not yes then
+            result.declined = item.name
+            errors.raise("declined", why)
+          end
+        end
+      elseif not selected[item.name] then
+        run.phases[#run.phases + 1] = { name = item.name, status = "not selected" }
+      else
+        local pending = pending_steps(item, state)
+        if #pending == 0 then
+          out:phase(item, "skipped", nil, "already applied")
+          run.phases[#run.phases + 1] = { name = item.name, status = "already applied" }
+        elseif opts.dry_run and not item.transaction then
+          out:phase(item, "skipped", nil, "transaction = false: not run in a dry run")
+          run.phases[#run.phases + 1] = { name = item.name, status = "skipped (dry run)" }
+        else
+          local t = clock.now()
+          local pok, perr = run:phase(item, pending)
+          local rec = { name = item.name, duration_ms = ms(clock.since(t)),
+                        budget = item.budget and item.budget.text, transaction = item.transaction }
+          run.phases[#run.phases + 1] = rec
+          if pok then
+            rec.status = "applied"
+            run.applied[#run.applied + 1] = item
+            run.states[item.name] = "applied"
+          else
+            rec.status, rec.error = "failed", tostring(perr)
+            local partial = not item.transaction and (run.committed or 0) > 0
+            run.states[item.name] = item.transaction and "rolled back (failed)" or
+              partial and "partly applied (failed)" or "failed, nothing applied"
+            if partial then run.applied[#run.applied + 1] = item end
+            result.failed_phase = item.name
+            error(perr, 0)
+          end
+        end
+      end
+    end
+
+    -- final verify and protect
+    do
+      local tx <close> = db:begin()
+      local _, vok = run:check("(verify)", pb.verify)
+      local protect_ok = M.check_protect(run)
+      tx:commit()
+      if not (vok and protect_ok) then
+        result.failed_phase = "(verify)"
+        errors.raise("expectation", "the final verify failed")
+      end
+    end
+    if outer then outer:rollback() end
+  end)
+
+  result.after = (function()
+    local aok, snap = pcall(snapshot.take, db, M.snapshot_tables(pb), {})
+    return aok and snap or nil
+  end)()
+  result.duration_ms = ms(clock.since(run.t0))
+  if ok then
+    result.status, result.exit = opts.dry_run and "dry run" or "succeeded", 0
+  else
+    result.error, result.error_shown = err, run.errors_shown
+    if db:status() == "inerror" or db:status() == "intrans" then pcall(db.exec, db, "ROLLBACK") end
+    local kind = errors.is(err) and err.kind
+    if not run.id then
+      result.status, result.exit = "not started", errors.exit_code(err)
+    elseif kind == "declined" then
+      result.status, result.exit = "declined", 4
+    elseif pb.on_failure == "stop" or opts.dry_run or #run.applied == 0 then
+      result.status, result.exit = "failed", 1
+    else
+      out:info(string.format("on_failure = %q: undoing %d applied phase(s)", pb.on_failure, #run.applied))
+      if run:rollback_applied() then
+        result.status, result.exit = "failed, rolled back", 1
+      else
+        result.status, result.exit = "failed, recovery failed", 5
+      end
+    end
+  end
+  if run.id then
+    local summary = require("cjson").encode({ status = result.status, failed_phase = result.failed_phase })
+    local fok, ferr = pcall(ledger.finish_run, db, run.id, result.status,
+                            result.error and tostring(result.error), summary)
+    if not fok then out:warn("could not finish the run in the ledger: " .. tostring(ferr)) end
+  end
+  M.unlock(db)
+  return result
+end
+
+--- runner.check_protect(run) -> ok: every protected table kept its rows (or only grew)
+function M.check_protect(run)
+  local snapshot = require "migrun.snapshot"
+  local ok = true
+  if #run.pb.protect == 0 then return true end
+  local fp = {}
+  for _, p in ipairs(run.pb.protect) do fp[p.table] = true end
+  local tables = {}
+  for _, p in ipairs(run.pb.protect) do tables[#tables + 1] = p.table end
+  local now = snapshot.take(run.db, tables, { fingerprint = fp })
+  local results = {}
+  for _, p in ipairs(run.pb.protect) do
+    local b, a = run.before:count(p.table), now:count(p.table)
+    local r = { description = string.format("protect %s (%s)", p.table, p.mode), phase = "(protect)" }
+    if p.mode == "grow" then
+      r.ok, r.expected, r.actual = a ~= nil and b ~= nil and a >= b, string.format(">= %s rows", tostring(b)),
+        string.format("%s rows", tostring(a))
+    else
+      local same = a == b and now:fingerprint(p.table) == run.before:fingerprint(p.table)
+      r.ok = same
+      r.expected = string.format("%s rows, content unchanged", tostring(b))
+      r.actual = same and r.expected or string.format("%s rows%s", tostring(a),
+        a == b and ", content changed" or "")
+    end
+    if not r.ok then ok = false end
+    results[#results + 1] = r
+    run.results[#run.results + 1] = r
+    run.out:expectation("(protect)", r)
+  end
+  ledger.record_expectations(run.db, run.id, "(protect)", results)
+  return ok
+end
+
+return M

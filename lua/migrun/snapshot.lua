@@ -1,0 +1,139 @@
+--- migrun.snapshot: exact row counts and content fingerprints of named tables (policy layer;
+-- reads through a migrun.db connection, never commits: works inside an open transaction).
+-- Feeds expect.delta/unchanged, `protect`, and the before/after/change table of reports.
+local ident = require "migrun.ident"
+
+local M = {}
+
+-- The fingerprint sums two 64-bit halves of each row's md5 as numeric: independent of row
+-- order and physical layout, duplicates count, and memory stays flat however big the table
+-- (a string_agg would hold every hash at once). It reads the rows' text form, so it is
+-- comparable between snapshots taken under the same session settings (DateStyle, TimeZone).
+local FINGERPRINT_SQL = [[
+SELECT n, md5(n::text || ':' || a::text || ':' || b::text) AS fp
+FROM (SELECT count(*) AS n,
+             coalesce(sum(('x' || substr(h, 1, 16))::bit(64)::bigint::numeric), 0) AS a,
+             coalesce(sum(('x' || substr(h, 17, 16))::bit(64)::bigint::numeric), 0) AS b
+      FROM (SELECT md5(migrun_fp_row::text) AS h FROM %s AS migrun_fp_row) AS h) AS agg]]
+
+local function name_set(x)
+  local set = {}
+  if x == nil then return set end
+  for k, v in pairs(x) do
+    if type(k) == "number" then set[ident.key(v)] = true
+    elseif v then set[ident.key(k)] = true end
+  end
+  return set
+end
+
+--- snapshot.count_rows(db, name) -> exact row count, or nil when the table does not exist
+function M.count_rows(db, name)
+  if not ident.oid(db, name) then return nil end
+  return db:query("SELECT count(*) AS n FROM " .. ident.quote(db, name))[1].n
+end
+
+--- snapshot.fingerprint(db, name) -> count, fingerprint (hex), or nil when it does not exist
+function M.fingerprint(db, name)
+  if not ident.oid(db, name) then return nil end
+  local row = db:query(FINGERPRINT_SQL:format(ident.quote(db, name)))[1]
+  return row.n, row.fp
+end
+
+local Snapshot = {}
+Snapshot.__name = "migrun.snapshot"
+
+-- methods accept snap:count(name) and snap.count(name) (DESIGN.md's run.before.count("t"))
+local function bind(snap, fn)
+  return function(a, ...)
+    if a == snap then return fn(snap, ...) end
+    return fn(snap, a, ...)
+  end
+end
+
+local function count(snap, name)
+  return snap._counts[ident.key(name)]
+end
+
+local function fingerprint(snap, name)
+  return snap._fingerprints[ident.key(name)]
+end
+
+local function tables(snap)
+  local list = {}
+  for k in pairs(snap._taken) do list[#list + 1] = k end
+  table.sort(list)
+  return list
+end
+
+local function taken(snap, name)
+  return snap._taken[ident.key(name)] == true
+end
+
+local function exists(snap, name)
+  return snap._counts[ident.key(name)] ~= nil
+end
+
+--- snapshot.take(db, tables [, {fingerprint = {name = true} | {name, ...} | true}]) -> snap
+-- snap:count(name) -> rows | nil (missing table); snap:fingerprint(name) -> hex | nil;
+-- snap:tables() -> sorted names; snap:taken(name) -> was it in the list; snap:exists(name)
+function M.take(db, list, opts)
+  opts = opts or {}
+  local want_fp = opts.fingerprint == true and true or name_set(opts.fingerprint)
+  local snap = setmetatable({ _counts = {}, _fingerprints = {}, _taken = {},
+                              taken_at = os.time() }, Snapshot)
+  local names = {}
+  for _, t in ipairs(list or {}) do names[#names + 1] = t end
+  if type(want_fp) == "table" then
+    for k in pairs(want_fp) do names[#names + 1] = k end
+  end
+  for _, t in ipairs(names) do
+    local key = ident.key(t)
+    if not snap._taken[key] then
+      snap._taken[key] = true
+      if want_fp == true or want_fp[key] then
+        snap._counts[key], snap._fingerprints[key] = M.fingerprint(db, t)
+      else
+        snap._counts[key] = M.count_rows(db, t)
+      end
+    end
+  end
+  snap.count = bind(snap, count)
+  snap.fingerprint = bind(snap, fingerprint)
+  snap.tables = bind(snap, tables)
+  snap.taken = bind(snap, taken)
+  snap.exists = bind(snap, exists)
+  return snap
+end
+
+--- snapshot.is(x) -> true for a snapshot
+function M.is(x)
+  return getmetatable(x) == Snapshot
+end
+
+--- snapshot.diff(before, after) -> {{table, before, after, change [, content]}, ...} sorted
+-- by table; before/after are row counts (nil: the table did not exist), change = after -
+-- before when both exist; content = "same" | "changed" when both have a fingerprint.
+function M.diff(before, after)
+  local seen, names = {}, {}
+  for _, snap in ipairs({ before, after }) do
+    if snap then
+      for _, t in ipairs(snap:tables()) do
+        if not seen[t] then seen[t] = true; names[#names + 1] = t end
+      end
+    end
+  end
+  table.sort(names)
+  local rows = {}
+  for _, t in ipairs(names) do
+    local b = before and before:count(t)
+    local a = after and after:count(t)
+    local row = { table = t, before = b, after = a }
+    if a and b then row.change = a - b end
+    local fb, fa = before and before:fingerprint(t), after and after:fingerprint(t)
+    if fb and fa then row.content = fb == fa and "same" or "changed" end
+    rows[#rows + 1] = row
+  end
+  return rows
+end
+
+return M

@@ -1,0 +1,129 @@
+-- The playbook engine beyond the happy path: non-transactional phases, the ledger views,
+-- machine-readable output.
+local H = require "helper"
+local cjson = require "cjson"
+
+local FIX = H.source .. "/tests/fixtures/shop"
+
+local function run(dbname, args)
+  local argv = { "--db", H.conninfo(dbname) }
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  return H.migrun(argv)
+end
+
+local function fresh()
+  local name = H.fresh_db("eng")
+  H.load(name, FIX .. "/before.sql")
+  return name
+end
+
+describe("a transaction = false phase", function()
+  local dir
+  before_each(function() dir = H.tmpdir() end)
+  after_each(function() H.rmtree(dir) end)
+
+  it("runs CREATE INDEX CONCURRENTLY statement by statement and records it", function()
+    H.write(dir .. "/cic.lua", [=[
+playbook "cic" {
+  phase "index" {
+    transaction = false,
+    sql [[CREATE INDEX CONCURRENTLY orders_total_idx ON orders (total);
+          CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_customer_idx ON orders (customer_id);]],
+    verify = { expect.index("orders", { "total" }), expect.index("orders", { "customer_id" }) },
+    rollback = sql [[DROP INDEX CONCURRENTLY orders_total_idx; DROP INDEX CONCURRENTLY orders_customer_idx;]],
+  },
+}]=])
+    local name = fresh()
+    local r = run(name, { dir .. "/cic.lua" })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    local c <close> = H.connect(name)
+    local st = c:query("SELECT status FROM migrun.steps WHERE kind = 'sql' ORDER BY id")
+    assert.same({ "started", "applied" }, { st[1].status, st[2].status })
+  end)
+
+  it("finds the invalid index an interrupted build left, and rebuilds it", function()
+    H.write(dir .. "/cic.lua", [=[
+playbook "cic" {
+  phase "index" {
+    transaction = false,
+    sql [[CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS orders_customer_uq ON orders (customer_id);]],
+    verify = { expect.index("orders", { "customer_id" }) },
+  },
+}]=])
+    local name = fresh()
+    -- duplicates make the build fail, leaving an INVALID index behind (as an interrupt would)
+    local r = run(name, { dir .. "/cic.lua" })
+    assert.equal(1, r.status)
+    local c <close> = H.connect(name)
+    assert.equal(0, c:query([[SELECT count(*) AS n FROM pg_class WHERE relname = 'orders_customer_uq']])[1].n)
+    -- simulate an interrupted run: an invalid index and a step marked started, never done
+    c:exec("CREATE TABLE scratch (x int)")
+    c:exec("INSERT INTO scratch VALUES (1), (1)")
+    pcall(c.exec, c, "CREATE UNIQUE INDEX CONCURRENTLY orders_customer_uq ON orders (customer_id)")
+    assert.equal(1, c:query([[SELECT count(*) AS n FROM pg_index i JOIN pg_class r ON r.oid = i.indexrelid
+                              WHERE r.relname = 'orders_customer_uq' AND NOT i.indisvalid]])[1].n)
+    c:exec("DELETE FROM orders WHERE id > 50")        -- now the unique build can succeed
+    r = run(name, { dir .. "/cic.lua" })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    assert.truthy(r.stdout:find("invalid index", 1, true), r.stdout)
+    assert.equal(0, c:query([[SELECT count(*) AS n FROM pg_index i JOIN pg_class r ON r.oid = i.indexrelid
+                              WHERE r.relname = 'orders_customer_uq' AND NOT i.indisvalid]])[1].n)
+  end)
+end)
+
+describe("plan, check and status", function()
+  it("plan shows pending, then applied steps; it changes nothing", function()
+    local name = fresh()
+    local before = H.state(name)
+    local p = run(name, { "plan", FIX .. "/shop.lua" })
+    assert.equal(0, p.status, p.stderr)
+    assert.truthy(p.stdout:find("phase 001 email  [pending]", 1, true), p.stdout)
+    assert.same(before, H.state(name))
+    assert.equal(0, run(name, { FIX .. "/shop.lua" }).status)
+    p = run(name, { "plan", FIX .. "/shop.lua" })
+    assert.truthy(p.stdout:find("phase 004 archive  [applied]", 1, true), p.stdout)
+  end)
+
+  it("check passes on a migrated database and fails (exit 1) on one that is not", function()
+    local name = fresh()
+    assert.equal(1, run(name, { "check", FIX .. "/shop.lua" }).status)
+    assert.equal(0, run(name, { FIX .. "/shop.lua" }).status)
+    local r = run(name, { "check", FIX .. "/shop.lua" })
+    -- preflight describes the before state, so it now fails while verify passes
+    assert.truthy(r.stdout:find("tables(public) = 3  FAILED", 1, true), r.stdout)
+  end)
+
+  it("status lists runs and their phases with outcome", function()
+    local name = fresh()
+    run(name, { "--set", "broken=3", FIX .. "/shop.lua" })
+    run(name, { FIX .. "/shop.lua" })
+    local r = run(name, { "status", FIX .. "/shop.lua" })
+    assert.equal(0, r.status, r.stderr)
+    assert.truthy(r.stdout:find("run 2  shop  succeeded", 1, true), r.stdout)
+    assert.truthy(r.stdout:find("run 1  shop  failed, rolled back", 1, true), r.stdout)
+  end)
+end)
+
+describe("output", function()
+  it("--json writes one JSON object per event", function()
+    local name = fresh()
+    local r = run(name, { "--json", FIX .. "/shop.lua" })
+    assert.equal(0, r.status, r.stderr)
+    local events = {}
+    for line in r.stdout:gmatch("[^\n]+") do events[#events + 1] = cjson.decode(line) end
+    assert.equal("result", events[#events].event)
+    assert.equal(0, events[#events].exit)
+    local phases = 0
+    for _, e in ipairs(events) do if e.event == "phase" and e.status == "applied" then phases = phases + 1 end end
+    assert.equal(4, phases)
+  end)
+
+  it("--quiet prints nothing on success, and NO_COLOR output has no escape codes", function()
+    local name = fresh()
+    local r = run(name, { "--quiet", FIX .. "/shop.lua" })
+    assert.equal(0, r.status)
+    assert.is_nil(r.stdout:find("phase", 1, true))
+    r = run(name, { FIX .. "/shop.lua" })
+    assert.is_nil(r.stdout:find("\27[", 1, true))
+  end)
+end)
