@@ -288,7 +288,7 @@ local function dispatch(opts, ctx)
     return 0
   end
   if opts.version then
-    io.stdout:write("migrun ", require("migrun").VERSION, "\n")
+    io.stdout:write("migrun ", require("migrun").VERSION, " (", _VERSION, ")\n")
     return 0
   end
   if opts.verb == "test" then return run_tests(opts) end

@@ -2,7 +2,7 @@
 -- the C<->Lua contract version the binary checks (R8).
 local M = {}
 
-M.VERSION = "0.1.0"
+M.VERSION = require("migrun.core.sys").VERSION
 M.CORE_ABI = 1
 
 require "migrun.errors"   -- fills in the migrun.error metatable the C core raises with
