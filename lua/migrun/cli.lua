@@ -14,6 +14,15 @@ usage:
   migrun plan PLAYBOOK.lua         phases and steps, applied or pending, budgets, expectations
   migrun check PLAYBOOK.lua        preflight and final verify only, read-only; exit 1 if one fails
   migrun status [PLAYBOOK.lua]     the ledger: runs, phases, timings, outcome
+  migrun run --dry-run PLAYBOOK.lua
+                                   every transactional phase inside one transaction, then
+                                   ROLLBACK; the report is marked DRY RUN
+  migrun report [RUN_ID] [--json]  the report of a run from the ledger (latest by default)
+  migrun rollback PLAYBOOK.lua [--to PHASE]
+                                   undo applied phases, newest first, from the ledger (across
+                                   runs); stops at a phase that has no rollback
+  migrun plan --rollback PLAYBOOK.lua [--to PHASE]
+                                   what that would undo, and the rows it would lose
   migrun SCRIPT.lua [args]         a file that declares no playbook runs as a Lua script
                                    (`db` connects to the target on first use)
   migrun -e CODE                   run a Lua chunk the same way
@@ -31,6 +40,8 @@ options:
   --set K=V       playbook variable, read as var.K (repeatable)
   --from PHASE    start at this phase;  --only PHASE  run just this phase
   --allow-drift   run although an applied step's file changed since
+  --dry-run       run inside one transaction and roll it back (run verb)
+  --report FILE   write the Markdown report to FILE and its JSON twin beside it
   --json          one JSON object per event on stdout
   --no-color, --quiet
   --verbose       passed expectations, and tracebacks on errors
@@ -48,10 +59,12 @@ local OPTIONS = {
   ["--set"] = "list", ["--from"] = "value", ["--only"] = "value",
   ["--sandbox"] = "flag", ["--verbose"] = "flag", ["--version"] = "flag", ["--help"] = "flag",
   ["--quiet"] = "flag", ["--no-color"] = "flag", ["--yes"] = "flag", ["--json"] = "flag",
-  ["--allow-drift"] = "flag",
+  ["--allow-drift"] = "flag", ["--dry-run"] = "flag", ["--report"] = "value",
+  ["--to"] = "value", ["--rollback"] = "flag",
 }
 
-local VERBS = { test = true, sandbox = true, run = true, plan = true, check = true, status = true }
+local VERBS = { test = true, sandbox = true, run = true, plan = true, check = true, status = true,
+                report = true, rollback = true }
 
 local function usage(msg, hint)
   errors.raise("usage", msg, { hint = hint or "see migrun --help" })
@@ -106,7 +119,7 @@ function M.parse(argv)
     else
       positional[#positional + 1] = a
       local verb = VERBS[positional[1]] and positional[1]
-      if verb == "sandbox" then
+      if verb == "sandbox" or verb == "report" then
         if #positional == 2 then opts.action = a end
       elseif not verb or #positional == 2 then
         opts.file = a
@@ -121,7 +134,8 @@ function M.parse(argv)
     if not k then usage("--set needs K=V, got " .. kv) end
     opts.vars[k] = v
   end
-  if (opts.verb == "plan" or opts.verb == "check" or opts.verb == "run") and not opts.file then
+  if (opts.verb == "plan" or opts.verb == "check" or opts.verb == "run" or opts.verb == "rollback")
+     and not opts.file then
     usage("migrun " .. opts.verb .. " needs a playbook file")
   end
   return opts
@@ -202,8 +216,15 @@ local function run_playbook(opts, ctx)
   local out = make_out(opts)
   local result = require("migrun.runner").run(pb, { db = db, target = tostring(db):match("%((.*)%)"),
     conninfo = ctx.conninfo, out = out, yes = opts.yes, from = opts.from, only = opts.only,
-    allow_drift = opts.allow_drift })
+    allow_drift = opts.allow_drift, dry_run = opts.dry_run })
   ctx.result = result
+  local report_path = opts.report or pb.report
+  if report_path and result.run_id then
+    local report = require "migrun.report"
+    local doc = opts.dry_run and report.from_result(result) or report.data(db, result.run_id)
+    local md, json = report.write(doc, report_path)
+    out:info(string.format("report: %s and %s", md, json))
+  end
   if result.error and not result.error_shown then out:error(result.error) end
   local ok = result.exit == 0
   out:summary(string.format("%s: %s in %s", pb.name, result.status,
@@ -225,6 +246,11 @@ local function plan_playbook(opts, ctx)
   if not pb then usage(opts.file .. " declares no playbook") end
   local ok, db = pcall(connect, opts, ctx)
   local plan = require "migrun.plan"
+  if opts.rollback then
+    if not ok then error(db, 0) end
+    io.stdout:write(plan.rollback(pb, db, opts.to))
+    return 0
+  end
   if not ok then
     io.stderr:write("migrun: could not read the ledger (", tostring(db), "): showing the plan without state\n")
     db = nil
@@ -238,6 +264,43 @@ local function check_playbook(opts, ctx)
   if not pb then usage(opts.file .. " declares no playbook") end
   local db = connect(opts, ctx)
   return require("migrun.plan").check(pb, db, make_out(opts), ctx.conninfo)
+end
+
+local function run_rollback(opts, ctx)
+  local pb = load_playbook(opts, ctx, false)
+  if not pb then usage(opts.file .. " declares no playbook") end
+  local db = connect(opts, ctx)
+  local out = make_out(opts)
+  local result = require("migrun.runner").rollback(pb, { db = db, out = out, to = opts.to,
+    target = tostring(db):match("%((.*)%)"), conninfo = ctx.conninfo })
+  if result.error and not errors.is(result.error, "recovery") then out:error(result.error) end
+  out:summary(string.format("%s: %s", pb.name, result.status), result.exit == 0,
+              { status = result.status, exit = result.exit })
+  local names = {}
+  for k in pairs(result.states) do names[#names + 1] = k end
+  table.sort(names)
+  for _, k in ipairs(names) do out:info(string.format("  %s: %s", k, result.states[k])) end
+  return result.exit
+end
+
+local function show_report(opts, ctx)
+  local id
+  if opts.action then
+    id = math.tointeger(tonumber(opts.action))
+    if not id then usage("migrun report [RUN_ID] [--json]: RUN_ID is a number, got " .. opts.action) end
+  end
+  local db = connect(opts, ctx)
+  local report = require "migrun.report"
+  local doc = report.data(db, id)
+  if not doc then
+    errors.raise("usage", id and ("no run " .. id .. " in the ledger") or "no runs in the ledger")
+  end
+  if opts.report then
+    report.write(doc, opts.report)
+  else
+    io.stdout:write(opts.json and report.json(doc) or report.markdown(doc))
+  end
+  return 0
 end
 
 local function show_status(opts, ctx)
@@ -296,6 +359,8 @@ local function dispatch(opts, ctx)
   if opts.verb == "plan" then return plan_playbook(opts, ctx) end
   if opts.verb == "check" then return check_playbook(opts, ctx) end
   if opts.verb == "status" then return show_status(opts, ctx) end
+  if opts.verb == "report" then return show_report(opts, ctx) end
+  if opts.verb == "rollback" then return run_rollback(opts, ctx) end
   if opts.e then return run_code(opts, ctx) end
   if opts.file then return run_playbook(opts, ctx) end
   usage("nothing to run", "migrun SCRIPT.lua, migrun -e CODE, or migrun --help")

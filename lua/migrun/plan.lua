@@ -62,6 +62,54 @@ function M.render(pb, db, out)
   return table.concat(lines, "\n") .. "\n"
 end
 
+--- plan.rollback(pb, db, to) -> text: what `migrun rollback` would undo, newest first, and
+-- the rows written since each phase was applied that its rollback would lose
+function M.rollback(pb, db, to)
+  local cjson = require "cjson"
+  local snapshot = require "migrun.snapshot"
+  local plan = runner.rollback_plan(pb, db, to)
+  local lines = {}
+  local function add(fmt, ...) lines[#lines + 1] = string.format(fmt, ...) end
+  if #plan.phases == 0 then return "nothing to roll back\n" end
+  add("rollback of %s would undo, in this order:", pb.name)
+  for _, ph in ipairs(plan.phases) do
+    if ph == plan.stop then
+      add("  %s: NO ROLLBACK DEFINED: the rollback stops here; it and the phases before it stay applied",
+          ph.name)
+      break
+    end
+    add("  %s: %s", ph.name, ph.rollback.name)
+    -- the run that applied it recorded row counts when it finished
+    local run_id
+    for _, rec in pairs(plan.state[ph.name] or {}) do run_id = math.max(run_id or 0, rec.run_id) end
+    local after = {}
+    if run_id then
+      local r = db:query("SELECT summary::text AS s FROM migrun.runs WHERE id = $1", run_id)[1]
+      local sum = r and r.s and cjson.decode(r.s) or {}
+      for _, t in ipairs(sum.tables or {}) do after[t.table] = t.after end
+    end
+    local tables = {}
+    runner.touched_tables(ph.rollback.text, tables)
+    local names = {}
+    for t in pairs(tables) do names[#names + 1] = t end
+    table.sort(names)
+    for _, t in ipairs(names) do
+      local now = snapshot.count_rows(db, t)
+      local was = after[t]
+      local dropped = (ph.rollback.text or ""):lower():find("drop%s+table[^;]-" .. t:lower():gsub("%p", "%%%0"))
+      if now and dropped then
+        add("    %s: dropped, its %d row(s) lost", t, now)
+      elseif now and type(was) == "number" and now > was then
+        add("    %s: %d row(s) written since the phase was applied (%d then, %d now) may be lost",
+            t, now - was, was, now)
+      elseif now then
+        add("    %s: %d row(s) now", t, now)
+      end
+    end
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
 --- plan.check(pb, db, out, conninfo) -> exit code: 0 when preflight and verify all pass
 function M.check(pb, db, out, conninfo)
   local expect = require "migrun.expect"

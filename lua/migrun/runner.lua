@@ -57,6 +57,7 @@ local WRITE_PATTERNS = {
 local SKIP_WORDS = { ["if"] = true, only = true, ["table"] = true }
 
 local function touched_tables(text, into)
+  text = text or ""
   local s = text:gsub("%-%-[^\n]*", ""):lower()
   for _, p in ipairs(WRITE_PATTERNS) do
     for name in s:gmatch(p) do
@@ -83,6 +84,8 @@ function M.fingerprint_tables(pb)
   end
   return set
 end
+
+M.touched_tables = touched_tables
 
 --- runner.snapshot_tables(pb) -> sorted list of tables the playbook touches or protects
 function M.snapshot_tables(pb)
@@ -112,6 +115,22 @@ end
 
 local Run = {}
 Run.__index = Run
+
+-- one step record: into the ledger (in the caller's transaction) and into the run's memory,
+-- which the report uses (a dry run's ledger rows are rolled back with its work)
+function Run:record(rec)
+  rec.run_id, rec.playbook = self.id, self.pb.name
+  ledger.record_step(self.db, rec)
+  if rec.status ~= "started" then
+    local phase = self.pb.phases[rec.phase]
+    local st
+    for _, x in ipairs(phase and phase.steps or {}) do if x.name == rec.step then st = x end end
+    local budget = rec.kind == "phase" and phase and phase.budget or (st and st.budget)
+    self.steps[#self.steps + 1] = { phase = rec.phase, step = rec.step, kind = rec.kind,
+      status = rec.status, duration_ms = rec.duration_ms, rows = rec.rows, attempt = rec.attempt,
+      budget = budget and budget.text, error = rec.error }
+  end
+end
 
 function Run:ctx()
   return { db = self.db, before = self.before, dir = self.pb.dir, conninfo = self.conninfo,
@@ -198,7 +217,7 @@ function Run:apply_tx(ph, pending, attempt)
       end
     end
     self.out:step(ph, st, "applied", ns, rows)
-    ledger.record_step(db, { run_id = self.id, playbook = self.pb.name, phase = ph.name,
+    self:record({ phase = ph.name,
       step = st.name, kind = st.kind, checksum = st.checksum, status = "applied",
       duration_ms = ms(ns), rows = rows, attempt = attempt })
   end
@@ -219,7 +238,7 @@ function Run:apply_tx(ph, pending, attempt)
     end
   end
   self:check_run_budget()
-  ledger.record_step(db, { run_id = self.id, playbook = self.pb.name, phase = ph.name,
+  self:record({ phase = ph.name,
     step = "(phase)", kind = "phase", status = "applied", duration_ms = ms(ns), attempt = attempt })
   tx:commit()
   return ns
@@ -293,7 +312,7 @@ function Run:apply_autocommit(ph, pending)
   self.committed = 0                                 -- statements of this phase now committed
   for _, st in ipairs(pending) do
     self.current_step = st
-    ledger.record_step(db, { run_id = self.id, playbook = self.pb.name, phase = ph.name,
+    self:record({ phase = ph.name,
       step = st.name, kind = st.kind, checksum = st.checksum, status = "started" })
     local t, rows = clock.now(), 0
     if st.kind == "lua" then
@@ -308,7 +327,7 @@ function Run:apply_autocommit(ph, pending)
     end
     local ns = clock.since(t)
     self.out:step(ph, st, "applied", ns, rows)
-    ledger.record_step(db, { run_id = self.id, playbook = self.pb.name, phase = ph.name,
+    self:record({ phase = ph.name,
       step = st.name, kind = st.kind, checksum = st.checksum, status = "applied",
       duration_ms = ms(ns), rows = rows })
     if over(st.budget, ns) then
@@ -326,7 +345,7 @@ function Run:apply_autocommit(ph, pending)
   if over(ph.budget, ns) and not ph.budget.warn then
     error(budget_error("phase '" .. ph.name .. "'", ns, ph.budget), 0)
   end
-  ledger.record_step(db, { run_id = self.id, playbook = self.pb.name, phase = ph.name,
+  self:record({ phase = ph.name,
     step = "(phase)", kind = "phase", status = "applied", duration_ms = ms(ns) })
   return ns
 end
@@ -345,7 +364,7 @@ function Run:record_failure(ph, err, attempt)
   if self.db:status() == "inerror" then pcall(self.db.exec, self.db, "ROLLBACK") end
   local ok, e = pcall(function()
     self.db:tx(function()
-      ledger.record_step(self.db, { run_id = self.id, playbook = self.pb.name, phase = ph.name,
+      self:record({ phase = ph.name,
         step = st and st.name or "(phase)", kind = st and st.kind or "phase",
         checksum = st and st.checksum, status = "failed", attempt = attempt,
         error = tostring(err) })
@@ -378,8 +397,18 @@ end
 function Run:phase(ph, pending)
   local attempts = (ph.retries or self.pb.retries) + 1
   for attempt = 1, attempts do
-    local mark = #self.results
+    local mark, smark = #self.results, #self.steps
     local ok, res = pcall(ph.transaction and self.apply_tx or self.apply_autocommit, self, ph, pending, attempt)
+    if not ok and ph.transaction then
+      -- the transaction took these with it: a retry drops them, a failure shows them undone
+      for i = #self.steps, smark + 1, -1 do
+        if retryable(res) and attempt < attempts then
+          self.steps[i] = nil
+        elseif self.steps[i].status == "applied" then
+          self.steps[i].status = "rolled back"
+        end
+      end
+    end
     if ok then
       self.out:phase(ph, "applied", res)
       return true
@@ -429,7 +458,9 @@ function Run:rollback_applied()
       self.states[ph.name] = "applied (not rolled back)"
     elseif not ph.rollback then
       self.states[ph.name] = "applied (no rollback defined)"
-      self.out:error(string.format("phase '%s' has no rollback: cannot undo it", ph.name))
+      self.out:error(string.format("phase '%s' has no rollback: stopped here, it and the phases " ..
+        "before it stay applied (write a rollback for it, or roll back only the phases after it " ..
+        "with --to '%s')", ph.name, ph.name))
       failed = true
     else
       local t = clock.now()
@@ -445,7 +476,7 @@ function Run:rollback_applied()
             end
           end
           for _, st in ipairs(ph.steps) do
-            ledger.record_step(db, { run_id = self.id, playbook = self.pb.name, phase = ph.name,
+            self:record({ phase = ph.name,
               step = st.name, kind = st.kind, checksum = st.checksum, status = "rolled_back" })
           end
         end
@@ -463,6 +494,28 @@ function Run:rollback_applied()
     end
   end
   return not failed
+end
+
+-- on_failure = "restore": put this run's verified dump back over the target, in one
+-- transaction (pg_restore --clean --if-exists --single-transaction)
+function Run:restore(backup_info)
+  if not backup_info then
+    self.out:error("on_failure = \"restore\" but this run took no backup (add backup = backup.dump { ... })")
+    for _, ph in ipairs(self.applied) do self.states[ph.name] = "applied (no backup to restore)" end
+    return false
+  end
+  self.out:info(string.format("on_failure = \"restore\": restoring %s", backup_info.file))
+  local t = clock.now()
+  local ok, err = pcall(require("migrun.backup").restore, backup_info.file,
+                        { target = self.conninfo or self.db, clean = true })
+  if not ok then
+    self.out:error(err)
+    for _, ph in ipairs(self.applied) do self.states[ph.name] = "applied (restore failed)" end
+    return false
+  end
+  for _, ph in ipairs(self.applied) do self.states[ph.name] = "undone by the restore" end
+  self.out:info(string.format("restored in %s", clock.format(clock.since(t))))
+  return true
 end
 
 local function pending_steps(ph, state)
@@ -519,15 +572,20 @@ function M.run(pb, opts)
   local snapshot = require "migrun.snapshot"
   local db = opts.db
   local run = setmetatable({ pb = pb, db = db, out = opts.out, opts = opts, results = {},
-    applied = {}, states = {}, phases = {}, t0 = clock.now(), conninfo = opts.conninfo,
+    applied = {}, states = {}, phases = {}, steps = {}, t0 = clock.now(),
+    started_at = os.date("%Y-%m-%d %H:%M:%S %Z"), conninfo = opts.conninfo,
     env = opts.env, dry_run = opts.dry_run }, Run)
   local out = run.out
   local result = { playbook = pb.name, target = opts.target, started = os.time(), results = run.results,
-                   phases = run.phases, states = run.states, dry_run = opts.dry_run }
+                   phases = run.phases, states = run.states, dry_run = opts.dry_run,
+                   db_user = db:info().user }
 
   if db:server_version() >= 140000 then db:set("client_connection_check_interval", "2s") end
   db:set("application_name", string.format("migrun %s @%s", pb.name, sys.hostname() or "?"):sub(1, 63))
   M.lock(db)
+  -- a dry run does everything, the ledger included, inside one transaction it rolls back
+  local outer
+  if opts.dry_run then outer = db:begin() end
   local ok, err = pcall(function()
     ledger.ensure(db)
     local state = ledger.state(db, pb.name)
@@ -596,8 +654,6 @@ function M.run(pb, opts)
                                        dir = pb.dir, playbook = pb.name })
     end
 
-    local outer
-    if opts.dry_run then outer = db:begin() end
     for idx, item in ipairs(pb.items) do
       if item.kind == "gate" then
         local later = false
@@ -605,7 +661,9 @@ function M.run(pb, opts)
           local it = pb.items[j]
           if it.kind == "phase" and selected[it.name] and #pending_steps(it, state) > 0 then later = true end
         end
-        if later then
+        if later and opts.dry_run then
+          out:info(string.format("gate %s: not asked in a dry run", item.name))
+        elseif later then
           local yes, why = run:gate(item)
           if not yes then
             result.declined = item.name
@@ -676,6 +734,12 @@ function M.run(pb, opts)
       result.status, result.exit = "declined", 4
     elseif pb.on_failure == "stop" or opts.dry_run or #run.applied == 0 then
       result.status, result.exit = "failed", 1
+    elseif pb.on_failure == "restore" then
+      if run:restore(result.backup) then
+        result.status, result.exit = "failed, restored from backup", 1
+      else
+        result.status, result.exit = "failed, restore failed", 5
+      end
     else
       out:info(string.format("on_failure = %q: undoing %d applied phase(s)", pb.on_failure, #run.applied))
       if run:rollback_applied() then
@@ -685,11 +749,89 @@ function M.run(pb, opts)
       end
     end
   end
-  if run.id then
-    local summary = require("cjson").encode({ status = result.status, failed_phase = result.failed_phase })
+  result.summary = require("migrun.report").summary(result, run)
+  result.started_at, result.finished_at = run.started_at, os.date("%Y-%m-%d %H:%M:%S %Z")
+  result.checksum, result.playbook_file = pb.checksum, pb.path
+  if run.id and not opts.dry_run then
+    local summary = require("cjson").encode(require("migrun.report").summary(result, run))
     local fok, ferr = pcall(ledger.finish_run, db, run.id, result.status,
                             result.error and tostring(result.error), summary)
     if not fok then out:warn("could not finish the run in the ledger: " .. tostring(ferr)) end
+  end
+  M.unlock(db)
+  return result
+end
+
+--- runner.applied_phases(pb, state) -> the phases whose steps are all applied, in order
+function M.applied_phases(pb, state)
+  local list = {}
+  for _, item in ipairs(pb.items) do
+    if item.kind == "phase" and #pending_steps(item, state) < #item.steps then list[#list + 1] = item end
+  end
+  return list
+end
+
+--- runner.rollback_plan(pb, db, to) -> {phases = {...}, stop = phase|nil}: what `migrun
+-- rollback` would undo (newest first), and the first phase that has no rollback
+function M.rollback_plan(pb, db, to)
+  local state = ledger.state(db, pb.name)
+  local applied = M.applied_phases(pb, state)
+  if to and not pb.phases[to] then
+    local names = {}
+    for _, p in ipairs(applied) do names[#names + 1] = p.name end
+    errors.raise("usage", string.format("--to: no phase named '%s'%s", to,
+                 require("migrun.text").did_you_mean(to, names)))
+  end
+  local undo, stop = {}, nil
+  for i = #applied, 1, -1 do
+    local ph = applied[i]
+    if ph.name == to then break end
+    if not ph.rollback and not stop then stop = ph end
+    undo[#undo + 1] = ph
+  end
+  return { phases = undo, stop = stop, state = state }
+end
+
+--- runner.rollback(pb, opts) -> result: undo applied phases (newest first), across runs,
+-- each in its own transaction; stops at a phase without a rollback, before touching it
+function M.rollback(pb, opts)
+  local db = opts.db
+  local run = setmetatable({ pb = pb, db = db, out = opts.out, opts = opts, results = {},
+    applied = {}, states = {}, phases = {}, steps = {}, t0 = clock.now(), conninfo = opts.conninfo,
+    started_at = os.date("%Y-%m-%d %H:%M:%S %Z") }, Run)
+  local result = { playbook = pb.name, target = opts.target, states = run.states, phases = run.phases }
+  M.lock(db)
+  local ok, err = pcall(function()
+    ledger.ensure(db)
+    local plan = M.rollback_plan(pb, db, opts.to)
+    if #plan.phases == 0 then
+      opts.out:info("nothing to roll back: no applied phase" .. (opts.to and (" after '" .. opts.to .. "'") or ""))
+      return
+    end
+    run.id = ledger.start_run(db, { playbook = pb.name, checksum = pb.checksum, target = opts.target,
+      host = sys.hostname(), os_user = sys.username(), version = require("migrun").VERSION })
+    result.run_id = run.id
+    db:set("lock_timeout", string.format("%dms", pb.lock_timeout // 1000000))
+    for i = #plan.phases, 1, -1 do run.applied[#run.applied + 1] = plan.phases[i] end
+    if not run:rollback_applied() then
+      errors.raise("recovery", "the rollback stopped before it finished")
+    end
+  end)
+  if ok then
+    result.status, result.exit = "rolled back", 0
+  else
+    result.error = err
+    local missing = false
+    for _, st in pairs(run.states) do if st:find("no rollback defined") then missing = true end end
+    result.status = missing and "rollback stopped (a phase has no rollback)" or "rollback failed"
+    result.exit = errors.is(err, "recovery") and (missing and 1 or 5) or errors.exit_code(err)
+  end
+  for _, ph in ipairs(run.applied) do
+    if not run.states[ph.name] then run.states[ph.name] = "applied" end
+  end
+  result.duration_ms = ms(clock.since(run.t0))
+  if run.id then
+    pcall(ledger.finish_run, db, run.id, result.status, result.error and tostring(result.error), nil)
   end
   M.unlock(db)
   return result
