@@ -21,6 +21,8 @@ usage:
   migrun rollback PLAYBOOK.lua [--to PHASE]
                                    undo applied phases, newest first, from the ledger (across
                                    runs); stops at a phase that has no rollback
+  migrun rehearse PLAYBOOK.lua     run on a throwaway clone of the target (gates answered yes),
+                                   write the report as the forecast, drop the clone
   migrun plan --rollback PLAYBOOK.lua [--to PHASE]
                                    what that would undo, and the rows it would lose
   migrun SCRIPT.lua [args]         a file that declares no playbook runs as a Lua script
@@ -64,7 +66,7 @@ local OPTIONS = {
 }
 
 local VERBS = { test = true, sandbox = true, run = true, plan = true, check = true, status = true,
-                report = true, rollback = true }
+                report = true, rollback = true, rehearse = true }
 
 local function usage(msg, hint)
   errors.raise("usage", msg, { hint = hint or "see migrun --help" })
@@ -134,8 +136,8 @@ function M.parse(argv)
     if not k then usage("--set needs K=V, got " .. kv) end
     opts.vars[k] = v
   end
-  if (opts.verb == "plan" or opts.verb == "check" or opts.verb == "run" or opts.verb == "rollback")
-     and not opts.file then
+  local needs_file = { plan = true, check = true, run = true, rollback = true, rehearse = true }
+  if needs_file[opts.verb] and not opts.file then
     usage("migrun " .. opts.verb .. " needs a playbook file")
   end
   return opts
@@ -218,6 +220,9 @@ local function run_playbook(opts, ctx)
     conninfo = ctx.conninfo, out = out, yes = opts.yes, from = opts.from, only = opts.only,
     allow_drift = opts.allow_drift, dry_run = opts.dry_run })
   ctx.result = result
+  if result.db ~= db then                            -- a restore reconnected
+    ctx.db, db = result.db, result.db
+  end
   local report_path = opts.report or pb.report
   if report_path and result.run_id then
     local report = require "migrun.report"
@@ -281,6 +286,47 @@ local function run_rollback(opts, ctx)
   table.sort(names)
   for _, k in ipairs(names) do out:info(string.format("  %s: %s", k, result.states[k])) end
   return result.exit
+end
+
+local function run_rehearsal(opts, ctx)
+  local pb = load_playbook(opts, ctx, false)
+  if not pb then usage(opts.file .. " declares no playbook") end
+  if #opts.load > 0 then                             -- load the fixture, then let go of the target
+    connect(opts, ctx)
+    ctx.db:close()
+    ctx.db = nil
+  end
+  local conninfo = target(opts, ctx)
+  local out = make_out(opts)
+  local rehearse = require "migrun.rehearse"
+  local backup_dir = pb.backup and pb.backup.opts and pb.backup.opts.dir
+  if backup_dir and backup_dir:sub(1, 1) ~= "/" then backup_dir = pb.dir .. "/" .. backup_dir end
+  local clone = rehearse.clone(conninfo, { dumps = backup_dir })
+  out:info(string.format("rehearsal: %s cloned into %s by %s in %.2fs", clone.source, clone.name,
+                         clone.method, clone.seconds))
+  local ok, res = pcall(function()
+    local cdb <close> = require("migrun.db").connect(clone.conninfo)
+    local result = require("migrun.runner").run(pb, { db = cdb, out = out, yes = true,
+      target = tostring(cdb):match("%((.*)%)"), conninfo = clone.conninfo, from = opts.from,
+      only = opts.only, allow_drift = opts.allow_drift, rehearsal = true })
+    if result.error and not result.error_shown then out:error(result.error) end
+    local report_path = opts.report or pb.report
+    if report_path then
+      local report = require "migrun.report"
+      local doc = report.from_result(result)
+      doc.run.rehearsal = { source = clone.source, clone = clone.name, method = clone.method,
+                            clone_seconds = clone.seconds }
+      local md, json = report.write(doc, report_path)
+      out:info(string.format("report (forecast): %s and %s", md, json))
+    end
+    return result
+  end)
+  clone.drop()
+  if not ok then error(res, 0) end
+  out:summary(string.format("%s: rehearsal %s in %s (the target %s was not touched)", pb.name, res.status,
+              require("migrun.clock").format(math.floor((res.duration_ms or 0) * 1e6)), clone.source),
+              res.exit == 0, { status = res.status, exit = res.exit })
+  return res.exit
 end
 
 local function show_report(opts, ctx)
@@ -361,6 +407,7 @@ local function dispatch(opts, ctx)
   if opts.verb == "status" then return show_status(opts, ctx) end
   if opts.verb == "report" then return show_report(opts, ctx) end
   if opts.verb == "rollback" then return run_rollback(opts, ctx) end
+  if opts.verb == "rehearse" then return run_rehearsal(opts, ctx) end
   if opts.e then return run_code(opts, ctx) end
   if opts.file then return run_playbook(opts, ctx) end
   usage("nothing to run", "migrun SCRIPT.lua, migrun -e CODE, or migrun --help")

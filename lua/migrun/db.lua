@@ -64,16 +64,32 @@ local function finish(tx)
   if tx.savepoint then depth[tx.db] = (depth[tx.db] or 1) - 1 end
 end
 
+-- PostgreSQL answers COMMIT in a failed transaction with ROLLBACK, and no error: a caller
+-- that caught an SQL error inside tx() would believe its work was saved. Raise instead.
+local function aborted(tx)
+  errors.raise("sql", "the transaction was rolled back, not committed: a statement in it " ..
+    "failed earlier", { sqlstate = "25P02", severity = "ERROR",
+    hint = "an error caught inside the transaction still aborts it; use a nested tx() " ..
+           "(a savepoint) around statements that may fail" }, 3)
+end
+
+--- tx:commit(): COMMIT (or RELEASE the savepoint); raises kind="sql" 25P02 when a statement
+-- in it had failed, after rolling it back.
 function tx_methods:commit()
   assert(self.open, "transaction already finished")
+  if self.db:status() == "inerror" then
+    self:rollback()
+    aborted(self)
+  end
   finish(self)
   if self.savepoint then
     self.db:exec("RELEASE SAVEPOINT " .. self.savepoint)
-  else
-    self.db:exec("COMMIT")
+  elseif self.db:query("COMMIT").command == "ROLLBACK" then
+    aborted(self)
   end
 end
 
+--- tx:rollback(): ROLLBACK (or back to the savepoint); a no-op once finished
 function tx_methods:rollback()
   if not self.open then return end
   finish(self)
@@ -94,6 +110,7 @@ end
 --- conn:tx(fn, ...) -> fn's results; BEGIN, fn(conn, ...), COMMIT; ROLLBACK and re-raise
 -- if fn raises. Nested calls use savepoints.
 function methods:tx(fn, ...)
+  if type(fn) ~= "function" then error("conn:tx(fn): fn must be a function", 2) end
   local tx <close> = self:begin()
   local res = table.pack(fn(self, ...))
   tx:commit()

@@ -33,7 +33,8 @@ mt.__tostring = function(e)
       target = string.format(" to %s@%s:%s/%s", e.user or "?", e.host or "?", e.port or "?",
                              e.dbname or "?")
     end
-    parts[1] = string.format("cannot connect%s: %s", target, e.message or "")
+    parts[1] = string.format(e.lost and "lost the connection%s: %s" or "cannot connect%s: %s",
+                             target, e.message or "")
     if e.hint then parts[#parts + 1] = "HINT: " .. e.hint end
   else
     parts[1] = location(e) .. (e.message or e.kind or "error")
@@ -73,7 +74,7 @@ end
 --- errors.exit_code(e) -> the CLI exit code DESIGN.md gives for an error of this kind
 function M.exit_code(e)
   local kind = M.is(e) and e.kind or "lua"
-  if kind == "usage" or kind == "playbook" then return 2 end
+  if kind == "usage" or kind == "playbook" or kind == "drift" then return 2 end
   if kind == "connection" or kind == "environment" then return 3 end
   if kind == "declined" then return 4 end
   if kind == "recovery" then return 5 end

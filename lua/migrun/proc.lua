@@ -21,7 +21,12 @@ end
 
 --- proc.run(argv, opts) -> {ok, status, signal, timed_out, interrupted, stdout, stderr}
 function M.run(argv, opts)
-  return core.run(argv, normalise(opts))
+  opts = normalise(opts)
+  local r = core.run(argv, opts)
+  -- a captured stream is a string even when the program wrote nothing
+  if opts.stdout == nil or opts.stdout == "capture" then r.stdout = r.stdout or "" end
+  if opts.stderr == nil or opts.stderr == "capture" then r.stderr = r.stderr or "" end
+  return r
 end
 
 --- proc.spawn(argv, opts) -> handle with :wait([ms]), :kill([sig]), :pid(); closed = killed

@@ -120,6 +120,13 @@ function M.markdown(doc)
   local run = doc.run
   add("# migrun report: %s — %s", run.playbook, run.status)
   add("")
+  if run.rehearsal then
+    add("> **REHEARSAL** on `%s`, a clone of `%s` (%s, %.1fs): the target was not touched; these",
+        cell(run.rehearsal.clone), cell(run.rehearsal.source), cell(run.rehearsal.method),
+        tonumber(run.rehearsal.clone_seconds) or 0)
+    add("> timings are the forecast for production.")
+    add("")
+  end
   if run.dry_run then
     add("> **DRY RUN**: every transactional phase ran inside one transaction that was rolled back;")
     add("> nothing was changed. Timings are a forecast.")

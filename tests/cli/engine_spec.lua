@@ -115,7 +115,7 @@ describe("output", function()
     assert.equal(0, events[#events].exit)
     local phases = 0
     for _, e in ipairs(events) do if e.event == "phase" and e.status == "applied" then phases = phases + 1 end end
-    assert.equal(4, phases)
+    assert.equal(5, phases)
   end)
 
   it("--quiet prints nothing on success, and NO_COLOR output has no escape codes", function()

@@ -29,7 +29,7 @@ describe("migrun run", function()
     assert.equal(0, r.status, r.stdout .. r.stderr)
     local steps = ledger_rows(name, [[SELECT phase, status FROM migrun.steps
                                       WHERE kind = 'phase' ORDER BY id]])
-    assert.equal(4, steps.n)
+    assert.equal(5, steps.n)
     for _, s in ipairs(steps) do assert.equal("applied", s.status) end
     local runs = ledger_rows(name, "SELECT status FROM migrun.runs")
     assert.equal("succeeded", runs[1].status)
@@ -46,7 +46,7 @@ describe("migrun run", function()
     assert.same(before, H.state(name))
     local applied = ledger_rows(name, [[SELECT count(*) AS n FROM migrun.steps
                                         WHERE status = 'applied' AND kind <> 'phase']])
-    assert.equal(4, applied[1].n)
+    assert.equal(5, applied[1].n)
   end)
 
   it("rolls everything back when phase 3 of 4 fails (default policy), naming file:line:col and SQLSTATE", function()
