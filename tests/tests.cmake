@@ -23,7 +23,7 @@ set_tests_properties(pg_down PROPERTIES FIXTURES_CLEANUP pg)
 add_test(NAME lua_unit COMMAND migrun test --run=lua WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 set_tests_properties(lua_unit PROPERTIES ENVIRONMENT "${MR_TEST_ENV}")
 
-foreach(suite pg cli)
+foreach(suite pg cli seeds)
   add_test(NAME lua_${suite} COMMAND migrun test --run=${suite} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
   set_tests_properties(lua_${suite} PROPERTIES
     ENVIRONMENT "${MR_TEST_ENV}" FIXTURES_REQUIRED pg LABELS pg)
