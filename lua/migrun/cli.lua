@@ -23,6 +23,10 @@ usage:
                                    runs); stops at a phase that has no rollback
   migrun rehearse PLAYBOOK.lua     run on a throwaway clone of the target (gates answered yes),
                                    write the report as the forecast, drop the clone
+  migrun backup [--out FILE]       a verified backup of the target (pg_dump -Fc, sha256, read back)
+  migrun restore FILE [--into DBNAME | --clean]
+                                   restore a verified backup into a new database, or over the
+                                   target (--clean, after a confirmation); refuses a corrupt file
   migrun plan --rollback PLAYBOOK.lua [--to PHASE]
                                    what that would undo, and the rows it would lose
   migrun SCRIPT.lua [args]         a file that declares no playbook runs as a Lua script
@@ -62,11 +66,12 @@ local OPTIONS = {
   ["--sandbox"] = "flag", ["--verbose"] = "flag", ["--version"] = "flag", ["--help"] = "flag",
   ["--quiet"] = "flag", ["--no-color"] = "flag", ["--yes"] = "flag", ["--json"] = "flag",
   ["--allow-drift"] = "flag", ["--dry-run"] = "flag", ["--report"] = "value",
-  ["--to"] = "value", ["--rollback"] = "flag",
+  ["--to"] = "value", ["--rollback"] = "flag", ["--out"] = "value", ["--into"] = "value",
+  ["--clean"] = "flag",
 }
 
 local VERBS = { test = true, sandbox = true, run = true, plan = true, check = true, status = true,
-                report = true, rollback = true, rehearse = true }
+                report = true, rollback = true, rehearse = true, backup = true, restore = true }
 
 local function usage(msg, hint)
   errors.raise("usage", msg, { hint = hint or "see migrun --help" })
@@ -121,7 +126,7 @@ function M.parse(argv)
     else
       positional[#positional + 1] = a
       local verb = VERBS[positional[1]] and positional[1]
-      if verb == "sandbox" or verb == "report" then
+      if verb == "sandbox" or verb == "report" or verb == "restore" then
         if #positional == 2 then opts.action = a end
       elseif not verb or #positional == 2 then
         opts.file = a
@@ -329,6 +334,42 @@ local function run_rehearsal(opts, ctx)
   return res.exit
 end
 
+local function take_backup(opts, ctx)
+  local backup = require "migrun.backup"
+  local info = backup.dump(target(opts, ctx), { file = opts.out, dir = not opts.out and "." or nil })
+  io.stdout:write(string.format("backup %s\n  %d bytes, sha256 %s, %.1fs, verified by a full read\n",
+                                info.file, info.size, info.sha256, info.seconds))
+  return 0
+end
+
+local function run_restore(opts, ctx)
+  local backup = require "migrun.backup"
+  if not opts.action then usage("migrun restore FILE [--into NEWDB | --clean]") end
+  if not opts.into and not opts.clean then
+    usage("migrun restore FILE needs --into NEWDB (a new database) or --clean (over the target)")
+  end
+  local ok, err = backup.verify(opts.action)
+  if not ok then
+    errors.raise("environment", "refusing to restore: " .. (errors.is(err) and err.message or tostring(err)))
+  end
+  local conninfo = target(opts, ctx)
+  if opts.clean then
+    local dbmod = require "migrun.db"
+    local c <close> = dbmod.connect(conninfo)
+    local where = tostring(c):match("%((.*)%)")
+    c:close()
+    local run = { opts = opts, out = make_out(opts) }
+    local yes, why = require("migrun.runner").ask(run, { name = "restore over the target",
+      items = { "Restore " .. opts.action .. " over " .. where .. "? Objects in the dump are dropped and " ..
+                "recreated; rows written since the dump are lost." } })
+    if not yes then errors.raise("declined", why) end
+  end
+  local info = backup.restore(opts.action, { into = opts.into, target = conninfo, clean = opts.clean })
+  io.stdout:write(string.format("restored %s into %s in %.1fs\n", opts.action,
+                                opts.into or "the target", info.seconds or 0))
+  return 0
+end
+
 local function show_report(opts, ctx)
   local id
   if opts.action then
@@ -408,6 +449,8 @@ local function dispatch(opts, ctx)
   if opts.verb == "report" then return show_report(opts, ctx) end
   if opts.verb == "rollback" then return run_rollback(opts, ctx) end
   if opts.verb == "rehearse" then return run_rehearsal(opts, ctx) end
+  if opts.verb == "backup" then return take_backup(opts, ctx) end
+  if opts.verb == "restore" then return run_restore(opts, ctx) end
   if opts.e then return run_code(opts, ctx) end
   if opts.file then return run_playbook(opts, ctx) end
   usage("nothing to run", "migrun SCRIPT.lua, migrun -e CODE, or migrun --help")

@@ -432,6 +432,12 @@ end
 
 -- ask at a gate: --yes answers; a terminal asks; anything else declines (exit 4)
 function Run:gate(g)
+  return M.ask(self, g)
+end
+
+--- runner.ask(run, gate) -> true | false, why: the checklist, then --yes, a terminal's y/N,
+-- or no (there is no terminal to ask)
+function M.ask(self, g)
   self.out:info(string.format("gate %s", g.name))
   for _, q in ipairs(g.items) do self.out:info("  [ ] " .. q) end
   if self.opts.yes then
