@@ -115,6 +115,7 @@ function Out:summary(msg, ok, fields)
   fields = fields or {}
   fields.message, fields.ok = msg, ok
   if self:event("result", fields) then return end
+  if self.quiet and ok then return end
   self:write(self:paint(ok and "green" or "red", msg))
 end
 

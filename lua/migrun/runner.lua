@@ -87,6 +87,28 @@ end
 
 M.touched_tables = touched_tables
 
+--- runner.baseline_tables(pb) -> the tables expectations compare against the run start
+-- (expect.delta, expect.unchanged) and the protected ones
+function M.baseline_tables(pb)
+  local set = {}
+  for _, p in ipairs(pb.protect) do set[p.table] = true end
+  local function add(list)
+    for _, e in ipairs(list or {}) do
+      if e.kind == "delta" or e.kind == "unchanged" then
+        for _, t in ipairs(e:tables()) do set[t] = true end
+      end
+    end
+  end
+  add(pb.verify)
+  for _, item in ipairs(pb.items) do
+    if item.kind == "phase" then add(item.verify) end
+  end
+  local list = {}
+  for t in pairs(set) do list[#list + 1] = t end
+  table.sort(list)
+  return list
+end
+
 --- runner.snapshot_tables(pb) -> sorted list of tables the playbook touches or protects
 function M.snapshot_tables(pb)
   local set = {}
@@ -672,7 +694,9 @@ function M.run(pb, opts)
         end
         run.preflight = results
       end
-      run.before = snapshot.take(db, M.snapshot_tables(pb), { fingerprint = M.fingerprint_tables(pb) })
+      -- a no-op rerun counts only what its expectations compare against the run start
+      run.snapshot_list = todo > 0 and M.snapshot_tables(pb) or M.baseline_tables(pb)
+      run.before = snapshot.take(db, run.snapshot_list, { fingerprint = M.fingerprint_tables(pb) })
       tx:rollback()
     end)
     if run.preflight then ledger.record_expectations(db, run.id, "(preflight)", run.preflight) end
@@ -761,7 +785,8 @@ function M.run(pb, opts)
   db = run.db
   result.db = db
   result.after = (function()
-    local aok, snap = pcall(snapshot.take, db, M.snapshot_tables(pb), {})
+    if not run.snapshot_list then return nil end
+    local aok, snap = pcall(snapshot.take, db, run.snapshot_list, {})
     return aok and snap or nil
   end)()
   result.duration_ms = ms(clock.since(run.t0))

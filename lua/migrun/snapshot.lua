@@ -39,6 +39,30 @@ function M.fingerprint(db, name)
   return row.n, row.fp
 end
 
+-- exact counts of many tables in a few round trips: one query finds which exist, then one
+-- UNION ALL per 100 tables counts them. Returns {key = count} for the existing ones.
+local function count_many(db, list)
+  local counts = {}
+  if #list == 0 then return counts end
+  local quoted = {}
+  for i, t in ipairs(list) do quoted[i] = ident.quote(db, t) end
+  local found = db:query([[SELECT i::int AS i FROM json_array_elements_text($1::json) WITH ORDINALITY AS x(q, i)
+                           WHERE to_regclass(q) IS NOT NULL]], require("cjson").encode(quoted))
+  local present = {}
+  for _, r in ipairs(found) do present[#present + 1] = r.i end
+  for first = 1, #present, 100 do
+    local parts = {}
+    for j = first, math.min(first + 99, #present) do
+      local i = present[j]
+      parts[#parts + 1] = string.format("SELECT %d AS i, count(*) AS n FROM %s", i, quoted[i])
+    end
+    for _, r in ipairs(db:query(table.concat(parts, " UNION ALL "))) do
+      counts[ident.key(list[r.i])] = r.n
+    end
+  end
+  return counts
+end
+
 local Snapshot = {}
 Snapshot.__name = "migrun.snapshot"
 
@@ -86,6 +110,7 @@ function M.take(db, list, opts)
   if type(want_fp) == "table" then
     for k in pairs(want_fp) do names[#names + 1] = k end
   end
+  local plain = {}
   for _, t in ipairs(names) do
     local key = ident.key(t)
     if not snap._taken[key] then
@@ -93,10 +118,11 @@ function M.take(db, list, opts)
       if want_fp == true or want_fp[key] then
         snap._counts[key], snap._fingerprints[key] = M.fingerprint(db, t)
       else
-        snap._counts[key] = M.count_rows(db, t)
+        plain[#plain + 1] = t
       end
     end
   end
+  for key, n in pairs(count_many(db, plain)) do snap._counts[key] = n end
   snap.count = bind(snap, count)
   snap.fingerprint = bind(snap, fingerprint)
   snap.tables = bind(snap, tables)
