@@ -71,6 +71,48 @@ playbook "cic" {
   end)
 end)
 
+describe("session settings", function()
+  it("applies statement_timeout per phase, and sets client_connection_check_interval", function()
+    local dir = H.tmpdir()
+    H.write(dir .. "/st.lua", [=[
+playbook "st" {
+  statement_timeout = "5s", on_failure = "stop",
+  phase "settings" {
+    step "check the session" (function(db)
+      assert(db:get("client_connection_check_interval") == "2s", "client_connection_check_interval not set")
+      assert(db:get("statement_timeout") == "5s", "playbook statement_timeout not applied")
+      return 0
+    end),
+  },
+  phase "slow" {
+    statement_timeout = "100ms",
+    sql [[CREATE TABLE st_done (x int); SELECT pg_sleep(2);]],
+  },
+}]=])
+    local name = fresh()
+    local r = run(name, { dir .. "/st.lua" })
+    assert.equal(1, r.status, r.stdout .. r.stderr)
+    assert.truthy(r.stderr:find("57014", 1, true), r.stderr)
+    assert.truthy(r.stdout:find("phase settings  applied", 1, true), r.stdout)
+    local c <close> = H.connect(name)
+    assert.is_nil(c:query("SELECT to_regclass('st_done') AS t")[1].t)
+    H.rmtree(dir)
+  end)
+
+  it("runs --from a phase, and refuses an unknown one with a suggestion", function()
+    local name = fresh()
+    local r = run(name, { "--from", "003 statu", FIX .. "/shop.lua" })
+    assert.equal(2, r.status)
+    assert.truthy(r.stderr:find("did you mean '003 status'", 1, true), r.stderr)
+    r = run(name, { "--from", "004 archive", FIX .. "/shop.lua" })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    local c <close> = H.connect(name)
+    assert.equal(20, c:query("SELECT count(*) AS n FROM orders_archive")[1].n)
+    assert.equal(0, c:query([[SELECT count(*) AS n FROM information_schema.columns
+                              WHERE table_name = 'customers' AND column_name = 'email']])[1].n)
+  end)
+end)
+
 describe("plan, check and status", function()
   it("plan shows pending, then applied steps; it changes nothing", function()
     local name = fresh()
