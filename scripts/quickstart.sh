@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 scripts/build.sh build
-exec build/bin/migrun --sandbox --load examples/quickstart/before.sql examples/quickstart/quickstart.lua
+exec build/bin/migrun --sandbox --load examples/quickstart/before.sql examples/quickstart/playbook.lua --yes

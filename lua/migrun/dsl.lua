@@ -106,7 +106,7 @@ function M.new_env(path, opts)
   end
 
   --- sql "file.sql" | sql [[inline]] -> a step
-  local STEP_KEYS = { budget = "budget" }
+  local STEP_KEYS = { budget = "budget", name = "string" }
 
   function env.sql(s, o)
     decl.used = true
@@ -118,9 +118,10 @@ function M.new_env(path, opts)
       if type(o) ~= "table" then fail(at, "sql: options must be a table { budget = ... }") end
       check_keys(at, "sql", o, STEP_KEYS)
       step.budget = parse_budget(at, "sql", o.budget)
+      step.name = o.name
     end
     if is_sql_file(s) then
-      step.name, step.file, step.path = s, s, resolve(s)
+      step.name, step.file, step.path = step.name or s, s, resolve(s)
       local body, err = text.readfile(step.path)
       if not body then fail(at, "sql: cannot read %s (%s)", s, err) end
       step.text = body

@@ -91,10 +91,10 @@ end
 function Out:expectation(where, r)
   if self:event("expectation", { phase = where, description = r.description, ok = r.ok,
                                  expected = r.expected, actual = r.actual }) then return end
-  if r.ok and not self.verbose then return end
+  if r.ok and not r.skipped and not self.verbose then return end
   local ledger = require "migrun.ledger"
-  local s = string.format("  expect %s  %s", r.description,
-                          r.ok and self:paint("green", "ok") or self:paint("red", "FAILED"))
+  local s = string.format("  expect %s  %s", r.description, r.skipped and self:paint("yellow", r.actual)
+                          or r.ok and self:paint("green", "ok") or self:paint("red", "FAILED"))
   if not r.ok then
     s = s .. string.format("  (actual %s, expected %s)", ledger.show(r.actual) or "nil",
                            ledger.show(r.expected) or "nil")

@@ -25,6 +25,7 @@ function M.summary(result, run)
   local exps = {}
   for _, r in ipairs(run.results) do
     exps[#exps + 1] = { phase = r.phase, description = r.description, ok = r.ok and true or false,
+                        skipped = r.skipped,
                         expected = ledger.show(r.expected), actual = ledger.show(r.actual) }
   end
   local snapshot = require "migrun.snapshot"
@@ -188,7 +189,7 @@ function M.markdown(doc)
   add("|---|---|---|---|---|")
   for _, e in ipairs(doc.expectations) do
     add("| %s | %s | %s | %s | %s |", cell(e.phase), cell(e.description), cell(e.expected), cell(e.actual),
-        e.ok and "pass" or "**FAIL**")
+        e.skipped and "skipped" or e.ok and "pass" or "**FAIL**")
   end
   add("")
   if #doc.tables > 0 then

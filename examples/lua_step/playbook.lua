@@ -1,0 +1,69 @@
+-- A Lua step: a batched backfill. Updating 25,000 rows in one statement holds their row
+-- locks until the end and writes one big transaction; a Lua step can loop instead, one
+-- short transaction per batch, logging its progress, in a `transaction = false` phase.
+-- Run: migrun --sandbox --load examples/lua_step/before.sql examples/lua_step/playbook.lua --yes
+-- --set batch=N changes the batch size (default 5000).
+local BATCH = math.tointeger(tonumber(var("batch", "5000")))
+
+playbook "lua_step" {
+  description = "accounts.email_normalized = lower(trim(email)), backfilled in batches",
+
+  preflight = {
+    expect.count("accounts", 25000),
+    expect.query("SELECT count(DISTINCT lower(trim(email))) FROM accounts", 25000),  -- unique once normalised
+  },
+  protect = { accounts = "grow" },            -- no account lost (the rows do change: new column)
+
+  phase "add the column" {
+    sql [[ALTER TABLE accounts ADD COLUMN email_normalized text]],   -- nullable: instant, no rewrite
+    verify = { expect.columns("accounts", { "email_normalized" }) },
+    rollback = sql [[ALTER TABLE accounts DROP COLUMN email_normalized]],
+  },
+
+  phase "backfill in batches" {
+    transaction = false,                      -- each db:exec below commits on its own
+    step "backfill email_normalized" (function(db, run)
+      local todo = db:query("SELECT count(*) AS n FROM accounts WHERE email_normalized IS NULL")[1].n
+      run.log(string.format("%d accounts to backfill, %d per batch", todo, BATCH))
+      local done, batches = 0, 0
+      while true do
+        local n = db:exec([[
+          UPDATE accounts SET email_normalized = lower(trim(email))
+          WHERE id IN (SELECT id FROM accounts WHERE email_normalized IS NULL
+                       ORDER BY id LIMIT $1)]], BATCH)
+        if n == 0 then break end
+        done, batches = done + n, batches + 1
+        run.log(string.format("batch %d: %d rows (%d of %d)", batches, n, done, todo))
+      end
+      return done                             -- the rows shown in the report
+    end),
+    budget = "1m",
+    verify = {
+      expect.query("SELECT count(*) FROM accounts WHERE email_normalized IS NULL", 0),
+      expect.query("SELECT count(*) FROM accounts WHERE email_normalized <> lower(trim(email))", 0),
+    },
+    -- a non-transactional phase is undone by its rollback, not by ROLLBACK
+    rollback = sql [[UPDATE accounts SET email_normalized = NULL]],
+  },
+
+  phase "unique and not null" {
+    sql [[
+      ALTER TABLE accounts ALTER COLUMN email_normalized SET NOT NULL;
+      ALTER TABLE accounts ADD CONSTRAINT accounts_email_normalized_key UNIQUE (email_normalized);
+    ]],
+    verify = {
+      expect.index("accounts", { "email_normalized" }),
+      expect.query([[SELECT attnotnull FROM pg_attribute
+                     WHERE attrelid = 'accounts'::regclass AND attname = 'email_normalized']], true),
+    },
+    rollback = sql [[
+      ALTER TABLE accounts DROP CONSTRAINT accounts_email_normalized_key;
+      ALTER TABLE accounts ALTER COLUMN email_normalized DROP NOT NULL;
+    ]],
+  },
+
+  verify = {
+    expect.count("accounts", 25000),
+    expect.query("SELECT count(*) FROM accounts WHERE email_normalized LIKE '% %'", 0),
+  },
+}
