@@ -1139,7 +1139,17 @@ kinds.that = {
 
 --- e:describe() -> one readable line for plan and report, e.g. "count(tools) = 150"
 function Expectation:describe()
+  if self.label then return self.label .. ": " .. kinds[self.kind].describe(self) end
   return kinds[self.kind].describe(self)
+end
+
+--- e:as(label) -> e, labelled for plans and reports (a runbook's "Q1.1 tables remain")
+function Expectation:as(label)
+  if type(label) ~= "string" or label == "" then
+    bad({ file = self.file, line = self.line }, "expect:as: the label must be a non-empty string")
+  end
+  self.label = label
+  return self
 end
 
 --- e:check(ctx) -> ok, actual, expected; ctx = {db, before, dir, conninfo, env}

@@ -62,11 +62,14 @@ local SKIP_WORDS = { ["if"] = true, only = true, ["table"] = true, on = true, to
 
 local function touched_tables(text, into)
   text = text or ""
-  local s = text:gsub("%-%-[^\n]*", ""):gsub("/%*.-%*/", ""):lower()
+  -- comments and string literals hold no statement (format('ALTER TABLE %I ...') is not one)
+  local s = text:gsub("%-%-[^\n]*", ""):gsub("/%*.-%*/", ""):gsub("'[^']*'", "''"):lower()
   for _, p in ipairs(WRITE_PATTERNS) do
     for name in s:gmatch(p) do
       name = name:gsub('"', ""):gsub("^public%.", ""):gsub("[%.,;]+$", "")
-      if name ~= "" and not SKIP_WORDS[name] then into[name] = true end
+      if name ~= "" and not SKIP_WORDS[name] and require("migrun.ident").check(name) then
+        into[name] = true
+      end
     end
   end
 end
@@ -191,6 +194,7 @@ function Run:api()
   local before = self.before
   return {
     vars = self.pb.vars, id = self.id, dry_run = self.dry_run, dir = self.pb.dir,
+    conninfo = self.conninfo,     -- for a second connection (it may hold a password: keep it in memory)
     log = function(msg) self.out:info("  " .. tostring(msg)) end,
     before = before,              -- snapshot methods work as run.before.count("t") too
   }
