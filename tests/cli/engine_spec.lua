@@ -5,11 +5,7 @@ local cjson = require "cjson"
 
 local FIX = H.source .. "/tests/fixtures/shop"
 
-local function run(dbname, args)
-  local argv = { "--db", H.conninfo(dbname) }
-  for _, a in ipairs(args) do argv[#argv + 1] = a end
-  return H.migrun(argv)
-end
+local run = H.run_db
 
 local function fresh()
   local name = H.fresh_db("eng")

@@ -5,11 +5,7 @@ local clock = require "migrun.clock"
 
 local FIX = H.source .. "/tests/fixtures/shop"
 
-local function run(dbname, args, opts)
-  local argv = { "--db", H.conninfo(dbname) }
-  for _, a in ipairs(args) do argv[#argv + 1] = a end
-  return H.migrun(argv, opts)
-end
+local run = H.run_db
 
 local function fresh()
   local name = H.fresh_db("run")

@@ -1,44 +1,18 @@
 -- Seed "baseline": the consolidated-baseline runbook as playbooks/baseline.lua, run by the real
 -- binary on a sandbox (green) and on harness databases (idempotence, rollback, failing twins).
 local H = require "helper"
-local clock = require "migrun.clock"
 local cjson = require "cjson"
 local lfs = require "lfs"
+local timed, run_db, one, expectation = H.timed, H.run_db, H.one, H.expectation
 
 local PB = "playbooks/baseline.lua"
 local FIXTURE = "sql/baseline/before.sql"
 local BASELINE = "sql/baseline/20250906200000_consolidated_baseline.sql"
 
-local function timed(label, fn)
-  local t = clock.now()
-  local r = fn()
-  io.stderr:write(string.format("[timing] %s: %s\n", label, clock.format(clock.since(t))))
-  return r
-end
-
-local function run_db(name, args)
-  local argv = { "--db", H.conninfo(name) }
-  for _, a in ipairs(args) do argv[#argv + 1] = a end
-  return H.migrun(argv, { cwd = H.source })
-end
-
 local function fresh()
   local name = H.fresh_db("baseline")
   H.load(name, H.source .. "/" .. FIXTURE)
   return name
-end
-
-local function one(name, sql)
-  local c <close> = H.connect(name)
-  local res = c:query(sql)
-  return res[1][res.columns[1]]
-end
-
-local function expectation(doc, phase, description)
-  for _, e in ipairs(doc.expectations) do
-    if e.phase == phase and e.description == description then return e end
-  end
-  error("no expectation " .. phase .. " / " .. description)
 end
 
 local function files_in(dir)

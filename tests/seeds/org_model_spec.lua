@@ -2,38 +2,19 @@
 -- rollbacks (the data-preserving phase rollback, and playbooks/org_model_flag_rollback.lua),
 -- run by the real binary on a sandbox (green) and on harness databases (rollbacks, twin).
 local H = require "helper"
-local clock = require "migrun.clock"
 local cjson = require "cjson"
 local lfs = require "lfs"
+local timed, run_db, one = H.timed, H.run_db, H.one
 
 local PB = "playbooks/org_model.lua"
 local FLAG_PB = "playbooks/org_model_flag_rollback.lua"
 local FIXTURE = "sql/org_model/before.sql"
 local INDEXES = "sql/org_model/20250103_organizational_model_indexes.sql"
 
-local function timed(label, fn)
-  local t = clock.now()
-  local r = fn()
-  io.stderr:write(string.format("[timing] %s: %s\n", label, clock.format(clock.since(t))))
-  return r
-end
-
-local function run_db(name, args)
-  local argv = { "--db", H.conninfo(name) }
-  for _, a in ipairs(args) do argv[#argv + 1] = a end
-  return H.migrun(argv, { cwd = H.source })
-end
-
 local function fresh()
   local name = H.fresh_db("org_model")
   H.load(name, H.source .. "/" .. FIXTURE)
   return name
-end
-
-local function one(name, sql)
-  local c <close> = H.connect(name)
-  local res = c:query(sql)
-  return res[1][res.columns[1]]
 end
 
 local function expectation(doc, phase, prefix)

@@ -2,26 +2,13 @@
 -- run by the real binary: green on a sandbox, then failing twins on harness databases that
 -- must end exactly as they started, and `migrun rollback` after a green run.
 local H = require "helper"
-local clock = require "migrun.clock"
 local cjson = require "cjson"
 local lfs = require "lfs"
+local timed, run_db, one, expectation = H.timed, H.run_db, H.one, H.expectation
 
 local PB = "playbooks/week1_cleanup.lua"
 local FIXTURE = "sql/week1_cleanup/before.sql"
 local M012 = "sql/week1_cleanup/012_remove_unused_features.sql"
-
-local function timed(label, fn)
-  local t = clock.now()
-  local r = fn()
-  io.stderr:write(string.format("[timing] %s: %s\n", label, clock.format(clock.since(t))))
-  return r
-end
-
-local function run_db(name, args)
-  local argv = { "--db", H.conninfo(name) }
-  for _, a in ipairs(args) do argv[#argv + 1] = a end
-  return H.migrun(argv, { cwd = H.source })
-end
 
 local function fresh(extra_sql)
   local name = H.fresh_db("week1")
@@ -31,19 +18,6 @@ local function fresh(extra_sql)
     c:script(extra_sql, { name = "defect" })
   end
   return name
-end
-
-local function one(name, sql)
-  local c <close> = H.connect(name)
-  local res = c:query(sql)
-  return res[1][res.columns[1]]
-end
-
-local function expectation(doc, phase, description)
-  for _, e in ipairs(doc.expectations) do
-    if e.phase == phase and e.description == description then return e end
-  end
-  error("no expectation " .. phase .. " / " .. description)
 end
 
 -- the playbook and its SQL laid out as in the repository, with `edit` applied to one file
