@@ -772,6 +772,13 @@ function M.run(pb, opts)
           out:phase(item, "skipped", nil, "transaction = false: not run in a dry run")
           run.phases[#run.phases + 1] = { name = item.name, status = "skipped (dry run)" }
         else
+          for _, st in ipairs(pending) do
+            local rec = state[item.name] and state[item.name][st.name]
+            if rec and rec.status == "started" then
+              out:warn(string.format("step %s of phase '%s' was interrupted in run %d (started, never " ..
+                "finished): running it again", st.name, item.name, rec.run_id))
+            end
+          end
           local t = clock.now()
           local pok, perr = run:phase(item, pending)
           local rec = { name = item.name, duration_ms = ms(clock.since(t)),
