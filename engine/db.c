@@ -96,10 +96,11 @@ int mr_db_drain(PGconn *conn)
         ExecStatusType st = PQresultStatus(r);
         PQclear(r);
         n++;
-        /* a COPY still open must be ended before results can finish */
-        if (st == PGRES_COPY_IN)
+        /* a COPY still open must be ended before results can finish (else PQgetResult
+        ** hands back the same COPY state forever) */
+        if (st == PGRES_COPY_IN || st == PGRES_COPY_BOTH)
             PQputCopyEnd(conn, "cancelled by migrun");
-        else if (st == PGRES_COPY_OUT) {
+        if (st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
             char *buf;
             int len;
             while ((len = PQgetCopyData(conn, &buf, 0)) > 0)
@@ -126,25 +127,59 @@ static int write_all(int fd, const char *buf, size_t len)
     return 0;
 }
 
+/* COPY hands over one row at a time: gather rows into one buffer, one write() per 256 KiB */
+#define MR_COPY_BUF (256 * 1024)
+
+static int flush_out(int fd, char *out, size_t *used, char *err, size_t errlen)
+{
+    if (*used == 0)
+        return 0;
+    int rc = write_all(fd, out, *used);
+    if (rc < 0)
+        snprintf(err, errlen, "write failed: %s", strerror(errno));
+    *used = 0;
+    return rc;
+}
+
 int mr_db_copy_out_fd(PGconn *conn, int fd, char *err, size_t errlen)
 {
     char *buf;
     int len;
     int rc = 0;
+    char *out = malloc(MR_COPY_BUF);
+    size_t used = 0;
+    if (out == NULL) {
+        snprintf(err, errlen, "out of memory");
+        rc = -1;
+    }
     while ((len = PQgetCopyData(conn, &buf, 0)) > 0) {
-        if (rc == 0 && write_all(fd, buf, (size_t)len) < 0) {
-            snprintf(err, errlen, "write failed: %s", strerror(errno));
-            rc = -1;
-            mr_db_active_cancel = NULL;
-            PGcancel *c = PQgetCancel(conn);   /* stop the server sending the rest */
-            if (c) {
-                char e[256];
-                PQcancel(c, e, sizeof e);
-                PQfreeCancel(c);
+        if (rc == 0) {
+            if (used + (size_t)len > MR_COPY_BUF)
+                rc = flush_out(fd, out, &used, err, errlen);
+            if (rc == 0 && (size_t)len > MR_COPY_BUF) {
+                if (write_all(fd, buf, (size_t)len) < 0) {
+                    snprintf(err, errlen, "write failed: %s", strerror(errno));
+                    rc = -1;
+                }
+            } else if (rc == 0) {
+                memcpy(out + used, buf, (size_t)len);
+                used += (size_t)len;
+            }
+            if (rc < 0) {
+                mr_db_active_cancel = NULL;
+                PGcancel *c = PQgetCancel(conn);   /* stop the server sending the rest */
+                if (c) {
+                    char e[256];
+                    PQcancel(c, e, sizeof e);
+                    PQfreeCancel(c);
+                }
             }
         }
         PQfreemem(buf);
     }
+    if (rc == 0)
+        rc = flush_out(fd, out, &used, err, errlen);
+    free(out);
     if (len == -2 && rc == 0) {
         snprintf(err, errlen, "%s", PQerrorMessage(conn));
         rc = -1;

@@ -29,6 +29,14 @@ void mr_notices_clear(mr_notices *q);
 extern PGcancel *volatile mr_db_active_cancel;
 void mr_db_cancel_active(void);                            /* async-signal-safe */
 
+/* For other bindings (l_*.c; defined in l_db.c): the PGconn of the migrun.db at stack index
+** idx, raising as the db methods do when it is closed or busy (a rows() loop, a COPY
+** callback). *cancel, when cancel is not NULL, gets its cancel handle: set it as
+** mr_db_active_cancel around a blocking call so Ctrl-C cancels the query. The connection
+** stays owned by the migrun.db. */
+struct lua_State;
+PGconn *mr_db_checkconn(struct lua_State *L, int idx, PGcancel **cancel);
+
 /* Drain every pending result after an error or an early stop; returns the number drained. */
 int mr_db_drain(PGconn *conn);
 

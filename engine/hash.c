@@ -73,7 +73,11 @@ int mr_sha256_file_hex(const char *path, char out[65])
             rc = -1;
             break;
         }
-        mr_sha256_update(h, buf, (size_t)n);
+        if (mr_sha256_update(h, buf, (size_t)n) < 0) {
+            errno = EIO;
+            rc = -1;
+            break;
+        }
     }
     int saved = errno;
     if (rc == 0)

@@ -14,19 +14,21 @@ static int l_clock_now(lua_State *L)
     return 1;
 }
 
-/* clock.since(t) -> integer nanoseconds elapsed since t */
+/* clock.since(t) -> integer nanoseconds elapsed since t (wraps like Lua's own integers) */
 static int l_clock_since(lua_State *L)
 {
-    lua_pushinteger(L, (lua_Integer)mr_clock_now() - luaL_checkinteger(L, 1));
+    lua_Unsigned t = (lua_Unsigned)luaL_checkinteger(L, 1);
+    lua_pushinteger(L, (lua_Integer)((lua_Unsigned)mr_clock_now() - t));
     return 1;
 }
 
-/* clock.sleep(ms); returns early on Ctrl-C */
+/* clock.sleep(ms); returns early on Ctrl-C. NaN and negatives don't sleep; the longest sleep
+** is a day per call (a float beyond int64 would be undefined behaviour to convert). */
 static int l_clock_sleep(lua_State *L)
 {
     lua_Number ms = luaL_checknumber(L, 1);
     if (ms > 0)
-        mr_clock_sleep_ms((int64_t)ms);
+        mr_clock_sleep_ms(ms < 86400000.0 ? (int64_t)ms : 86400000);
     return 0;
 }
 

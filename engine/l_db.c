@@ -19,13 +19,14 @@
 #include "mr.h"
 
 typedef struct {
-    PGconn *conn;          /* NULL once closed; closing twice is a no-op */
+    PGconn *conn;          /* NULL once closed; closing twice is a no-op. Kept first: older
+                           ** bindings read it there (use mr_db_checkconn instead) */
     PGcancel *cancel;      /* for conn:cancel() and the SIGINT handler */
     PGresult *pending;     /* the result being converted; cleared before the next call */
-    char *copybuf;         /* a PQgetCopyData buffer being handed to Lua */
+    char *pqmem;           /* libpq memory being handed to Lua (COPY data, escaped strings) */
     mr_notice *notice;     /* a notice being handed to Lua */
     mr_notices notices;    /* filled by libpq's notice receiver, drained after each call */
-    int streaming;         /* a conn:rows() stream owns the connection */
+    const char *busy;      /* set while a rows() loop or a COPY callback owns the connection */
 } l_db;
 
 typedef struct {
@@ -72,9 +73,17 @@ static l_db *check_open_db(lua_State *L, int idx)
     l_db *d = check_db(L, idx);
     if (d->conn == NULL)
         luaL_argerror(L, idx, "connection is closed");
-    if (d->streaming)
-        luaL_error(L, "connection is busy: a conn:rows() loop is still open (finish or break it)");
+    if (d->busy)
+        luaL_error(L, "connection is busy: %s", d->busy);
     return d;
+}
+
+PGconn *mr_db_checkconn(lua_State *L, int idx, PGcancel **cancel)
+{
+    l_db *d = check_open_db(L, idx);
+    if (cancel != NULL)
+        *cancel = d->cancel;
+    return d->conn;
 }
 
 static void clear_pending(l_db *d)
@@ -83,36 +92,56 @@ static void clear_pending(l_db *d)
     d->pending = NULL;
 }
 
-/* Hand queued notices to the handler in user value 1, or drop them when there is none. */
-static void dispatch_notices(lua_State *L, int dbidx, l_db *d)
+/* Push one notice as {severity, sqlstate, message, detail, hint, context}. */
+static void push_notice(lua_State *L, const mr_notice *n)
+{
+    const char *fields[][2] = {{"severity", n->severity}, {"sqlstate", n->sqlstate},
+                               {"message", n->message}, {"detail", n->detail},
+                               {"hint", n->hint}, {"context", n->context}};
+    lua_createtable(L, 0, (int)MR_COUNT(fields));    // [notice]
+    for (size_t i = 0; i < MR_COUNT(fields); i++) {
+        if (fields[i][1]) {
+            lua_pushstring(L, fields[i][1]);
+            lua_setfield(L, -2, fields[i][0]);
+        }
+    }
+}
+
+/* Hand queued notices to the handler in the db's user value 1, or drop them when there is
+** none. Runs only once the call's result is converted and cleared, so the handler may use the
+** connection. Returns LUA_OK, or the handler's error status with its error on top (the rest
+** of the batch is dropped). */
+static int dispatch_notices(lua_State *L, int dbidx, l_db *d)
 {
     if (d->notices.head == NULL)
-        return;
+        return LUA_OK;
     dbidx = lua_absindex(L, dbidx);
-    lua_getiuservalue(L, dbidx, 1);                  // [handler]
-    if (!lua_isfunction(L, -1)) {
+    if (lua_getiuservalue(L, dbidx, 1) != LUA_TFUNCTION) {   // [handler]
         lua_pop(L, 1);
         mr_notices_clear(&d->notices);
-        return;
+        return LUA_OK;
     }
     while ((d->notice = mr_notices_pop(&d->notices)) != NULL) {
-        mr_notice *n = d->notice;
         lua_pushvalue(L, -1);                        // [handler, handler]
-        lua_createtable(L, 0, 6);                    // [handler, handler, notice]
-        const char *fields[][2] = {{"severity", n->severity}, {"sqlstate", n->sqlstate},
-                                   {"message", n->message}, {"detail", n->detail},
-                                   {"hint", n->hint}, {"context", n->context}};
-        for (size_t i = 0; i < MR_COUNT(fields); i++) {
-            if (fields[i][1]) {
-                lua_pushstring(L, fields[i][1]);
-                lua_setfield(L, -2, fields[i][0]);
-            }
-        }
-        mr_notice_free(n);
+        push_notice(L, d->notice);                   // [handler, handler, notice]
+        mr_notice_free(d->notice);
         d->notice = NULL;
-        lua_call(L, 1, 0);                           // [handler]
+        int st = lua_pcall(L, 1, 0, 0);              // [handler] or [handler, err]
+        if (st != LUA_OK) {
+            lua_remove(L, -2);                       // [err]
+            mr_notices_clear(&d->notices);
+            return st;
+        }
     }
     lua_pop(L, 1);                                   // []
+    return LUA_OK;
+}
+
+/* The end of every successful call: deliver notices; a handler's error propagates. */
+static void finish_call(lua_State *L, int dbidx, l_db *d)
+{
+    if (dispatch_notices(L, dbidx, d) != LUA_OK)
+        lua_error(L);
 }
 
 static const struct {
@@ -133,17 +162,28 @@ static const struct {
     {PG_DIAG_CONSTRAINT_NAME, "constraint"},
 };
 
-/* Push a migrun.error {kind="connection", message, host, port, dbname, user}. */
-static void push_conn_error(lua_State *L, PGconn *conn, const char *message)
+/* Push a migrun.error {kind="connection", message, host, port, dbname, user [, lost]}. The
+** message is libpq's, trimmed, with the connection's password (if any) masked: libpq quotes
+** option values in some messages. lost=true: the connection broke after it was made. */
+static void push_conn_error(lua_State *L, PGconn *conn, const char *message, int lost)
 {
-    lua_createtable(L, 0, 6);                        // [err]
+    lua_createtable(L, 0, 7);                        // [err]
     lua_pushliteral(L, "connection");
     lua_setfield(L, -2, "kind");
     size_t len = strlen(message);
     while (len > 0 && (message[len - 1] == '\n' || message[len - 1] == ' '))
         len--;                                       /* libpq ends messages with a newline */
-    lua_pushlstring(L, message, len);
-    lua_setfield(L, -2, "message");
+    lua_pushlstring(L, message, len);                // [err, msg]
+    const char *pass = conn ? PQpass(conn) : NULL;
+    if (pass && pass[0]) {
+        luaL_gsub(L, lua_tostring(L, -1), pass, "***");   // [err, msg, masked]
+        lua_remove(L, -2);                           // [err, masked]
+    }
+    lua_setfield(L, -2, "message");                  // [err]
+    if (lost) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "lost");
+    }
     if (conn != NULL) {
         const char *parts[][2] = {{"host", PQhost(conn)}, {"port", PQport(conn)},
                                   {"dbname", PQdb(conn)}, {"user", PQuser(conn)}};
@@ -157,39 +197,57 @@ static void push_conn_error(lua_State *L, PGconn *conn, const char *message)
     luaL_setmetatable(L, MR_ERROR_MT);
 }
 
-/* Raise the error held in *res (owned by the caller's userdata); clears it before raising. */
-static int raise_result(lua_State *L, PGconn *conn, PGresult **res)
+/* Raise the error held in *res (owned by the db at dbidx); clears it, delivers the notices
+** that came before it (a failing handler can't hide the SQL error), then raises. A result
+** without SQLSTATE is libpq's own: kind="connection" when the connection broke, else "sql". */
+static int raise_result(lua_State *L, int dbidx, l_db *d, PGresult **res)
 {
+    dbidx = lua_absindex(L, dbidx);
+    PGconn *conn = d->conn;
     if (*res == NULL || PQresultErrorField(*res, PG_DIAG_SQLSTATE) == NULL) {
-        /* no server error: the connection broke or libpq failed locally */
-        push_conn_error(L, conn, *res ? PQresultErrorMessage(*res) : PQerrorMessage(conn));
-        PQclear(*res);
-        *res = NULL;
-        return lua_error(L);
-    }
-    lua_createtable(L, 0, 16);                       // [err]
-    lua_pushliteral(L, "sql");
-    lua_setfield(L, -2, "kind");
-    for (size_t i = 0; i < MR_COUNT(pg_fields); i++) {
-        const char *v = PQresultErrorField(*res, pg_fields[i].code);
-        if (v) {
-            lua_pushstring(L, v);
-            lua_setfield(L, -2, pg_fields[i].key);
+        const char *msg = *res ? PQresultErrorMessage(*res) : "";
+        if (msg[0] == '\0')
+            msg = conn ? PQerrorMessage(conn) : "connection is closed";
+        if (conn == NULL || PQstatus(conn) == CONNECTION_BAD) {
+            push_conn_error(L, conn, msg, 1);        // [err]
+        } else {
+            lua_createtable(L, 0, 2);                // [err]
+            lua_pushliteral(L, "sql");
+            lua_setfield(L, -2, "kind");
+            size_t len = strlen(msg);
+            while (len > 0 && msg[len - 1] == '\n')
+                len--;
+            lua_pushlstring(L, msg, len);
+            lua_setfield(L, -2, "message");
+            luaL_setmetatable(L, MR_ERROR_MT);
         }
+    } else {
+        lua_createtable(L, 0, 16);                   // [err]
+        lua_pushliteral(L, "sql");
+        lua_setfield(L, -2, "kind");
+        for (size_t i = 0; i < MR_COUNT(pg_fields); i++) {
+            const char *v = PQresultErrorField(*res, pg_fields[i].code);
+            if (v) {
+                lua_pushstring(L, v);
+                lua_setfield(L, -2, pg_fields[i].key);
+            }
+        }
+        const char *pos = PQresultErrorField(*res, PG_DIAG_STATEMENT_POSITION);
+        if (pos) {
+            lua_pushinteger(L, atoi(pos));
+            lua_setfield(L, -2, "position");
+        }
+        pos = PQresultErrorField(*res, PG_DIAG_INTERNAL_POSITION);
+        if (pos) {
+            lua_pushinteger(L, atoi(pos));
+            lua_setfield(L, -2, "internal_position");
+        }
+        luaL_setmetatable(L, MR_ERROR_MT);
     }
-    const char *pos = PQresultErrorField(*res, PG_DIAG_STATEMENT_POSITION);
-    if (pos) {
-        lua_pushinteger(L, atoi(pos));
-        lua_setfield(L, -2, "position");
-    }
-    pos = PQresultErrorField(*res, PG_DIAG_INTERNAL_POSITION);
-    if (pos) {
-        lua_pushinteger(L, atoi(pos));
-        lua_setfield(L, -2, "internal_position");
-    }
-    luaL_setmetatable(L, MR_ERROR_MT);
     PQclear(*res);
     *res = NULL;
+    if (dispatch_notices(L, dbidx, d) != LUA_OK)     // [err] or [err, handler_err]
+        lua_pop(L, 1);
     return lua_error(L);
 }
 
@@ -312,9 +370,14 @@ static const char **build_params(lua_State *L, int first, int *nparams)
             lua_replace(L, idx);                     /* the string stays alive in the slot */
             vals[i] = lua_tostring(L, idx);
             break;
-        case LUA_TSTRING:
-            vals[i] = lua_tostring(L, idx);
+        case LUA_TSTRING: {
+            size_t len;
+            vals[i] = lua_tolstring(L, idx, &len);
+            if (strlen(vals[i]) != len)              /* text parameters end at a NUL */
+                luaL_argerror(L, idx, lua_pushfstring(L, "parameter $%d holds a NUL byte "
+                                                      "(send bytea as hex text)", i + 1));
             break;
+        }
         default:
             luaL_argerror(L, idx, lua_pushfstring(L, "parameter $%d: cannot send a %s",
                                                   i + 1, luaL_typename(L, idx)));
@@ -323,7 +386,25 @@ static const char **build_params(lua_State *L, int first, int *nparams)
     return vals;
 }
 
-/* Run sql with the parameters from index 3 on; the result is d->pending on return. */
+/* Drain what is left of a query, with Ctrl-C able to cancel a long drain. */
+static void drain(l_db *d)
+{
+    mr_db_active_cancel = d->cancel;
+    mr_db_drain(d->conn);
+    mr_db_active_cancel = NULL;
+}
+
+/* Abandon a COPY TO STDOUT: ask the server to stop, then read what is left. */
+static void cancel_copy(l_db *d)
+{
+    char err[256];
+    if (d->cancel)
+        PQcancel(d->cancel, err, sizeof err);
+    drain(d);
+}
+
+/* Run sql with the parameters from index 3 on; the result is d->pending on return (owned by
+** the db at index 1); a failure raises. */
 static PGresult *run(lua_State *L, l_db *d)
 {
     const char *sql = luaL_checkstring(L, 2);
@@ -334,40 +415,33 @@ static PGresult *run(lua_State *L, l_db *d)
     d->pending = n == 0 ? PQexec(d->conn, sql)
                         : PQexecParams(d->conn, sql, n, NULL, vals, NULL, NULL, 0);
     mr_db_active_cancel = NULL;
-    dispatch_notices(L, 1, d);
     switch (PQresultStatus(d->pending)) {
     case PGRES_COMMAND_OK:
     case PGRES_TUPLES_OK:
     case PGRES_EMPTY_QUERY:
         return d->pending;
     case PGRES_COPY_IN:
+        clear_pending(d);
+        drain(d);                                    /* ends the COPY without data */
+        luaL_error(L, "COPY needs conn:copy_in() or conn:copy_out(), not query() or exec()");
+        return NULL;
     case PGRES_COPY_OUT:
     case PGRES_COPY_BOTH:
         clear_pending(d);
-        mr_db_drain(d->conn);
+        cancel_copy(d);                              /* don't read a whole table to refuse it */
         luaL_error(L, "COPY needs conn:copy_in() or conn:copy_out(), not query() or exec()");
         return NULL;
     default:
-        raise_result(L, d->conn, &d->pending);
+        raise_result(L, 1, d, &d->pending);
         return NULL;
     }
 }
 
-/* conn:query(sql, ...) -> {[i]=row, n, ncols, columns, types, command}; raises migrun.error */
-static int l_db_query(lua_State *L)
+/* Push the type names of r's columns ("int4", or the OID as a string when not well known). */
+static void push_types(lua_State *L, const PGresult *r)
 {
-    l_db *d = check_open_db(L, 1);
-    PGresult *r = run(L, d);
-    int nrows = PQntuples(r), ncols = PQnfields(r);
-    lua_createtable(L, nrows, 6);                    // [res]
-    push_names(L, r);                                // [res, names]
-    int names = lua_gettop(L);
-    for (int i = 0; i < nrows; i++) {
-        push_row(L, r, i, names);                    // [res, names, row]
-        lua_rawseti(L, -3, i + 1);                   // [res, names]
-    }
-    lua_setfield(L, -2, "columns");                  // [res]
-    lua_createtable(L, ncols, 0);                    // [res, types]
+    int ncols = PQnfields(r);
+    lua_createtable(L, ncols, 0);                    // [types]
     for (int c = 0; c < ncols; c++) {
         char oid[16];
         snprintf(oid, sizeof oid, "%u", PQftype(r, c));
@@ -378,7 +452,25 @@ static int l_db_query(lua_State *L)
         lua_pushstring(L, name);
         lua_rawseti(L, -2, c + 1);
     }
-    lua_setfield(L, -2, "types");
+}
+
+/* conn:query(sql, ...) -> {[i]=row, n, ncols, columns, types, command, affected};
+** raises migrun.error. The PGresult stays owned by the db until it is converted. */
+static int l_db_query(lua_State *L)
+{
+    l_db *d = check_open_db(L, 1);
+    PGresult *r = run(L, d);
+    int nrows = PQntuples(r), ncols = PQnfields(r);
+    lua_createtable(L, nrows, 7);                    // [res]
+    push_names(L, r);                                // [res, names]
+    int names = lua_gettop(L);
+    for (int i = 0; i < nrows; i++) {
+        push_row(L, r, i, names);                    // [res, names, row]
+        lua_rawseti(L, -3, i + 1);                   // [res, names]
+    }
+    lua_setfield(L, -2, "columns");                  // [res]
+    push_types(L, r);                                // [res, types]
+    lua_setfield(L, -2, "types");                    // [res]
     lua_pushinteger(L, nrows);
     lua_setfield(L, -2, "n");
     lua_pushinteger(L, ncols);
@@ -388,6 +480,7 @@ static int l_db_query(lua_State *L)
     lua_pushinteger(L, cmd_tuples(r));
     lua_setfield(L, -2, "affected");
     clear_pending(d);
+    finish_call(L, 1, d);
     return 1;
 }
 
@@ -398,28 +491,43 @@ static int l_db_exec(lua_State *L)
     PGresult *r = run(L, d);
     lua_Integer n = cmd_tuples(r);
     clear_pending(d);
+    finish_call(L, 1, d);
     lua_pushinteger(L, n);
     return 1;
 }
 
-/* Close the stream: stop the server sending the rest and drain it. Never raises. */
+/* End a stream and give the connection back. With cancel (break, error in the loop body,
+** __gc), rows that have already arrived are dropped without blocking; if the server is still
+** sending, the query is cancelled, so a huge result is not read to its end. Never raises. */
 static void stream_finish(l_stream *s, int cancel)
 {
     PQclear(s->cur);
     s->cur = NULL;
-    if (s->db == NULL)
+    l_db *d = s->db;
+    if (d == NULL)
         return;
-    if (s->db->conn != NULL) {
-        if (cancel && PQisBusy(s->db->conn) && s->db->cancel) {
-            char err[256];
-            PQcancel(s->db->cancel, err, sizeof err);
-        }
-        mr_db_drain(s->db->conn);
-    }
-    s->db->streaming = 0;
     s->db = NULL;
+    d->busy = NULL;
+    if (d->conn == NULL)
+        return;
+    if (cancel) {
+        /* one read of what the socket holds, then only what is parsed: reading in the loop
+        ** would chase a server that sends faster than we drop rows, buffer growing */
+        PQconsumeInput(d->conn);
+        while (!PQisBusy(d->conn)) {
+            PGresult *r = PQgetResult(d->conn);
+            if (r == NULL)
+                return;                              /* the query had already finished */
+            PQclear(r);
+        }
+        char err[256];
+        if (d->cancel)
+            PQcancel(d->cancel, err, sizeof err);
+    }
+    drain(d);
 }
 
+/* stream __gc and __close (the loop's closing value): ends the query. Never raises. */
 static int l_stream_gc(lua_State *L)
 {
     l_stream *s = luaL_checkudata(L, 1, MR_STREAM_MT);
@@ -427,50 +535,56 @@ static int l_stream_gc(lua_State *L)
     return 0;
 }
 
-/* iterator of conn:rows(): the next row, or nil at the end; raises migrun.error */
+/* iterator of conn:rows(): the next row, or nil at the end; raises migrun.error. The row's
+** PGresult is owned by the stream (s->cur) while it is converted. */
 static int l_stream_next(lua_State *L)
 {
     l_stream *s = luaL_checkudata(L, 1, MR_STREAM_MT);
-    if (s->db == NULL)
+    l_db *d = s->db;
+    if (d == NULL)
         return 0;
+    if (d->conn == NULL) {
+        stream_finish(s, 0);
+        return luaL_error(L, "the connection was closed during a conn:rows() loop");
+    }
     PQclear(s->cur);
     s->cur = NULL;
-    mr_db_active_cancel = s->db->cancel;
-    s->cur = PQgetResult(s->db->conn);
+    mr_db_active_cancel = d->cancel;
+    s->cur = PQgetResult(d->conn);
     mr_db_active_cancel = NULL;
     switch (PQresultStatus(s->cur)) {
     case PGRES_SINGLE_TUPLE:
-        lua_getiuservalue(L, 1, 2);                  // [names]
-        if (lua_isnil(L, -1)) {
+        if (lua_getiuservalue(L, 1, 2) == LUA_TNIL) {    // [names | nil]
             lua_pop(L, 1);
-            push_names(L, s->cur);
+            push_names(L, s->cur);                   // [names]
             lua_pushvalue(L, -1);
             lua_setiuservalue(L, 1, 2);
         }
         push_row(L, s->cur, 0, lua_gettop(L));       // [names, row]
+        PQclear(s->cur);
+        s->cur = NULL;
         return 1;
     case PGRES_TUPLES_OK:
     case PGRES_COMMAND_OK:
-        stream_finish(s, 0);
-        lua_getiuservalue(L, 1, 1);
-        dispatch_notices(L, -1, check_db(L, -1));
-        return 0;
-    default: {
-        l_db *d = s->db;
-        PGresult *err = s->cur;                      /* move the error to the connection */
-        s->cur = NULL;
-        clear_pending(d);
-        d->pending = err;
+    case PGRES_EMPTY_QUERY:
         stream_finish(s, 0);
         lua_getiuservalue(L, 1, 1);                  // [db]
-        dispatch_notices(L, -1, d);
-        return raise_result(L, d->conn, &d->pending);
+        finish_call(L, -1, d);
+        return 0;
+    default: {
+        clear_pending(d);                            /* the error moves to the connection */
+        d->pending = s->cur;
+        s->cur = NULL;
+        stream_finish(s, 0);
+        lua_getiuservalue(L, 1, 1);                  // [db]
+        return raise_result(L, -1, d, &d->pending);
     }
     }
 }
 
 /* conn:rows(sql, ...) -> iterator, stream, nil, stream (the stream is the loop's closing
-** value, so break and errors end the query); streams in flat memory (single-row mode). */
+** value, so break and errors end the query); streams in flat memory (single-row mode). The
+** connection is busy until the loop ends. */
 static int l_db_rows(lua_State *L)
 {
     l_db *d = check_open_db(L, 1);
@@ -484,12 +598,15 @@ static int l_db_rows(lua_State *L)
     lua_setiuservalue(L, -2, 1);                     /* the stream keeps its db alive */
     clear_pending(d);
     if (!PQsendQueryParams(d->conn, sql, n, NULL, vals, NULL, NULL, 0)) {
-        push_conn_error(L, d->conn, PQerrorMessage(d->conn));
+        push_conn_error(L, d->conn, PQerrorMessage(d->conn), 1);
         return lua_error(L);
     }
-    PQsetSingleRowMode(d->conn);
+    if (!PQsetSingleRowMode(d->conn)) {              /* else rows would arrive all at once */
+        drain(d);
+        return luaL_error(L, "conn:rows(): libpq refused single-row mode");
+    }
     s->db = d;
-    d->streaming = 1;
+    d->busy = "a conn:rows() loop is still open (finish or break it)";
     lua_pushcfunction(L, l_stream_next);             // [.., stream, next]
     lua_insert(L, -2);                               // [.., next, stream]
     lua_pushnil(L);                                  // [.., next, stream, nil]
@@ -501,20 +618,20 @@ static int l_db_rows(lua_State *L)
 static lua_Integer copy_result(lua_State *L, l_db *d)
 {
     clear_pending(d);
+    mr_db_active_cancel = d->cancel;
     d->pending = PQgetResult(d->conn);
+    mr_db_active_cancel = NULL;
     if (PQresultStatus(d->pending) != PGRES_COMMAND_OK) {
-        mr_db_drain(d->conn);
-        dispatch_notices(L, 1, d);
-        raise_result(L, d->conn, &d->pending);
+        drain(d);
+        raise_result(L, 1, d, &d->pending);
     }
     lua_Integer n = cmd_tuples(d->pending);
     clear_pending(d);
-    mr_db_drain(d->conn);
-    dispatch_notices(L, 1, d);
+    drain(d);
     return n;
 }
 
-/* Start a COPY and check it went into the expected state. */
+/* Start a COPY and check it went into the expected state; raises otherwise. */
 static void copy_start(lua_State *L, l_db *d, const char *sql, ExecStatusType want)
 {
     clear_pending(d);
@@ -526,35 +643,40 @@ static void copy_start(lua_State *L, l_db *d, const char *sql, ExecStatusType wa
         clear_pending(d);
         return;
     }
-    if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT) {
+    if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
         clear_pending(d);
-        mr_db_drain(d->conn);
+        if (st == PGRES_COPY_IN)
+            drain(d);
+        else
+            cancel_copy(d);
         luaL_error(L, "expected %s", want == PGRES_COPY_OUT ? "COPY ... TO STDOUT"
                                                              : "COPY ... FROM STDIN");
     }
-    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY) {
         clear_pending(d);
         luaL_error(L, "not a COPY statement");
     }
-    dispatch_notices(L, 1, d);
-    raise_result(L, d->conn, &d->pending);
+    raise_result(L, 1, d, &d->pending);
 }
 
-static void cancel_copy(l_db *d)
+/* Raise for a libpq failure during COPY: the connection broke (kind="connection"). */
+static int raise_copy_conn(lua_State *L, l_db *d)
 {
-    char err[256];
-    if (d->cancel)
-        PQcancel(d->cancel, err, sizeof err);
-    mr_db_drain(d->conn);
+    push_conn_error(L, d->conn, PQerrorMessage(d->conn), 1);
+    drain(d);
+    return lua_error(L);
 }
 
-/* conn:copy_out(sql, path | fn(chunk)) -> rows; a path is written 0600, streamed in C */
+/* conn:copy_out(sql, path | fn(chunk)) -> rows; raises migrun.error (kind "sql", or "io" for
+** the file, or the callback's own error). A path is written 0600, streamed in C; fn gets each
+** chunk (a row in text format) and may not use the connection meanwhile. */
 static int l_db_copy_out(lua_State *L)
 {
     l_db *d = check_open_db(L, 1);
     const char *sql = luaL_checkstring(L, 2);
     luaL_argexpected(L, lua_type(L, 3) == LUA_TSTRING || lua_isfunction(L, 3), 3,
                      "file path or function");
+    lua_settop(L, 3);
     copy_start(L, d, sql, PGRES_COPY_OUT);
     if (lua_type(L, 3) == LUA_TSTRING) {
         const char *path = lua_tostring(L, 3);
@@ -573,45 +695,77 @@ static int l_db_copy_out(lua_State *L)
             rc = -1;
         }
         if (rc < 0) {
-            mr_db_drain(d->conn);
+            if (PQstatus(d->conn) == CONNECTION_BAD)
+                return raise_copy_conn(L, d);
+            drain(d);
             return raise_kind(L, "io", "%s: %s", path, err);
         }
     } else {
         int len;
-        while ((len = PQgetCopyData(d->conn, &d->copybuf, 0)) > 0) {
-            lua_pushvalue(L, 3);
-            lua_pushlstring(L, d->copybuf, (size_t)len);
-            PQfreemem(d->copybuf);
-            d->copybuf = NULL;
+        d->busy = "a conn:copy_out() callback is running";
+        for (;;) {
+            mr_db_active_cancel = d->cancel;
+            len = PQgetCopyData(d->conn, &d->pqmem, 0);
+            mr_db_active_cancel = NULL;
+            if (len <= 0)
+                break;
+            lua_pushvalue(L, 3);                     // [.., fn]
+            lua_pushlstring(L, d->pqmem, (size_t)len);   // [.., fn, chunk]
+            PQfreemem(d->pqmem);
+            d->pqmem = NULL;
             if (lua_pcall(L, 1, 0, 0) != LUA_OK) {   // [.., err]
-                cancel_copy(d);
+                d->busy = NULL;
+                if (d->conn != NULL)
+                    cancel_copy(d);
                 return lua_error(L);
             }
+            if (d->conn == NULL) {
+                d->busy = NULL;
+                return luaL_error(L, "the connection was closed during conn:copy_out()");
+            }
         }
-        if (len == -2) {
-            push_conn_error(L, d->conn, PQerrorMessage(d->conn));
-            return lua_error(L);
-        }
+        d->busy = NULL;
+        if (len == -2)
+            return raise_copy_conn(L, d);
     }
-    lua_pushinteger(L, copy_result(L, d));
+    lua_Integer n = copy_result(L, d);
+    finish_call(L, 1, d);
+    lua_pushinteger(L, n);
     return 1;
 }
 
-/* conn:copy_in(sql, path | fn() -> chunk|nil) -> rows; raises migrun.error */
+/* Send one chunk of COPY data, in pieces libpq's int length can hold. 1, or 0 on failure. */
+static int put_copy(PGconn *conn, const char *p, size_t len)
+{
+    while (len > 0) {
+        int n = len > (1u << 30) ? (1 << 30) : (int)len;
+        if (PQputCopyData(conn, p, n) != 1)
+            return 0;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 1;
+}
+
+/* conn:copy_in(sql, path | fn() -> chunk|nil) -> rows; raises migrun.error (kind "sql", or
+** "io" for the file, or the callback's own error). The file is streamed in C; fn is called
+** until it returns nil and may not use the connection meanwhile. An error aborts the COPY,
+** so no row is loaded, and leaves the connection usable. */
 static int l_db_copy_in(lua_State *L)
 {
     l_db *d = check_open_db(L, 1);
     const char *sql = luaL_checkstring(L, 2);
     luaL_argexpected(L, lua_type(L, 3) == LUA_TSTRING || lua_isfunction(L, 3), 3,
                      "file path or function");
+    lua_settop(L, 3);
+    copy_start(L, d, sql, PGRES_COPY_IN);
     if (lua_type(L, 3) == LUA_TSTRING) {
         const char *path = lua_tostring(L, 3);
-        copy_start(L, d, sql, PGRES_COPY_IN);
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
             int e = errno;
             PQputCopyEnd(d->conn, "migrun could not open the input file");
-            mr_db_drain(d->conn);
+            drain(d);
             return raise_kind(L, "io", "%s: %s", path, strerror(e));
         }
         char err[512];
@@ -620,41 +774,52 @@ static int l_db_copy_in(lua_State *L)
         mr_db_active_cancel = NULL;
         close(fd);
         if (rc < 0) {
-            mr_db_drain(d->conn);
+            if (PQstatus(d->conn) == CONNECTION_BAD)
+                return raise_copy_conn(L, d);
+            drain(d);
             return raise_kind(L, "io", "%s: %s", path, err);
         }
     } else {
-        copy_start(L, d, sql, PGRES_COPY_IN);
+        d->busy = "a conn:copy_in() callback is running";
         for (;;) {
             lua_pushvalue(L, 3);
-            if (lua_pcall(L, 0, 1, 0) != LUA_OK) {   // [.., err]
+            int st = lua_pcall(L, 0, 1, 0);          // [.., chunk | err]
+            if (d->conn == NULL) {
+                d->busy = NULL;
+                return luaL_error(L, "the connection was closed during conn:copy_in()");
+            }
+            if (st != LUA_OK) {
+                d->busy = NULL;
                 PQputCopyEnd(d->conn, "aborted by an error in migrun");
-                mr_db_drain(d->conn);
+                drain(d);
                 return lua_error(L);
             }
-            if (lua_isnil(L, -1) || lua_rawequal(L, -1, 0)) {
+            if (lua_isnil(L, -1)) {
                 lua_pop(L, 1);
                 break;
             }
             if (lua_type(L, -1) != LUA_TSTRING) {
+                d->busy = NULL;
                 PQputCopyEnd(d->conn, "bad chunk from migrun");
-                mr_db_drain(d->conn);
-                return luaL_error(L, "copy_in: the function must return a string or nil");
+                drain(d);
+                return luaL_error(L, "copy_in: the function must return a string or nil, "
+                                     "not a %s", luaL_typename(L, -1));
             }
             size_t len;
             const char *chunk = lua_tolstring(L, -1, &len);
-            if (PQputCopyData(d->conn, chunk, (int)len) != 1) {
-                push_conn_error(L, d->conn, PQerrorMessage(d->conn));
-                return lua_error(L);
+            if (!put_copy(d->conn, chunk, len)) {
+                d->busy = NULL;
+                return raise_copy_conn(L, d);
             }
             lua_pop(L, 1);
         }
-        if (PQputCopyEnd(d->conn, NULL) != 1) {
-            push_conn_error(L, d->conn, PQerrorMessage(d->conn));
-            return lua_error(L);
-        }
+        d->busy = NULL;
+        if (PQputCopyEnd(d->conn, NULL) != 1)
+            return raise_copy_conn(L, d);
     }
-    lua_pushinteger(L, copy_result(L, d));
+    lua_Integer n = copy_result(L, d);
+    finish_call(L, 1, d);
+    lua_pushinteger(L, n);
     return 1;
 }
 
@@ -672,32 +837,34 @@ static int l_db_cancel(lua_State *L)
     return 1;
 }
 
-/* conn:quote_ident(s) -> "s" (PQescapeIdentifier) */
+/* Push a PQescape* result and free it; d owns it meanwhile, so a raising push leaks nothing. */
+static int push_escaped(lua_State *L, l_db *d, char *q, const char *what)
+{
+    if (q == NULL)
+        return luaL_error(L, "%s: %s", what, PQerrorMessage(d->conn));
+    d->pqmem = q;
+    lua_pushstring(L, q);
+    PQfreemem(d->pqmem);
+    d->pqmem = NULL;
+    return 1;
+}
+
+/* conn:quote_ident(s) -> "s" (PQescapeIdentifier, with the connection's encoding) */
 static int l_db_quote_ident(lua_State *L)
 {
     l_db *d = check_open_db(L, 1);
     size_t len;
     const char *s = luaL_checklstring(L, 2, &len);
-    char *q = PQescapeIdentifier(d->conn, s, len);
-    if (q == NULL)
-        return luaL_error(L, "quote_ident: %s", PQerrorMessage(d->conn));
-    lua_pushstring(L, q);                            /* can't fail short of OOM: accept */
-    PQfreemem(q);
-    return 1;
+    return push_escaped(L, d, PQescapeIdentifier(d->conn, s, len), "quote_ident");
 }
 
-/* conn:quote_literal(s) -> 's' (PQescapeLiteral) */
+/* conn:quote_literal(s) -> 's' (PQescapeLiteral; E'' when s holds a backslash) */
 static int l_db_quote_literal(lua_State *L)
 {
     l_db *d = check_open_db(L, 1);
     size_t len;
     const char *s = luaL_checklstring(L, 2, &len);
-    char *q = PQescapeLiteral(d->conn, s, len);
-    if (q == NULL)
-        return luaL_error(L, "quote_literal: %s", PQerrorMessage(d->conn));
-    lua_pushstring(L, q);
-    PQfreemem(q);
-    return 1;
+    return push_escaped(L, d, PQescapeLiteral(d->conn, s, len), "quote_literal");
 }
 
 /* conn:server_version() -> integer such as 150018 */
@@ -707,7 +874,7 @@ static int l_db_server_version(lua_State *L)
     return 1;
 }
 
-/* conn:status() -> "idle" | "active" | "intrans" | "inerror" | "unknown" | "closed" */
+/* conn:status() -> "idle" | "active" | "intrans" | "inerror" | "unknown" | "broken" | "closed" */
 static int l_db_status(lua_State *L)
 {
     l_db *d = check_db(L, 1);
@@ -762,8 +929,8 @@ static int l_db_gc(lua_State *L)
     if (d->conn == NULL)
         return 0;
     clear_pending(d);
-    PQfreemem(d->copybuf);
-    d->copybuf = NULL;
+    PQfreemem(d->pqmem);
+    d->pqmem = NULL;
     mr_notice_free(d->notice);
     d->notice = NULL;
     mr_notices_clear(&d->notices);
@@ -773,7 +940,7 @@ static int l_db_gc(lua_State *L)
     d->cancel = NULL;
     PQfinish(d->conn);
     d->conn = NULL;
-    d->streaming = 0;
+    d->busy = NULL;
     return 0;
 }
 
@@ -801,15 +968,17 @@ static int l_db_connect(lua_State *L)
         char *err = NULL;
         PQconninfoOption *opts = PQconninfoParse(conninfo, &err);
         if (opts == NULL) {
+            /* copy and free libpq's message before any Lua call (they can raise) */
             char *red = mr_url_redact(conninfo);
             int secret = red == NULL || strcmp(red, conninfo) != 0;
-            lua_pushstring(L, err ? err : "out of memory");
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", err ? err : "out of memory");
             PQfreemem(err);
             free(red);
             /* libpq quotes the bad fragment, which may be part of a password */
             push_conn_error(L, NULL, secret ? "invalid connection string (details withheld: "
                                               "it contains a password)"
-                                            : lua_tostring(L, -1));
+                                            : msg, 0);
             return lua_error(L);
         }
         PQconninfoFree(opts);
@@ -849,7 +1018,7 @@ static int l_db_connect(lua_State *L)
     if (d->conn == NULL)
         return luaL_error(L, "out of memory");
     if (PQstatus(d->conn) != CONNECTION_OK) {
-        push_conn_error(L, d->conn, PQerrorMessage(d->conn));
+        push_conn_error(L, d->conn, PQerrorMessage(d->conn), 0);
         PQfinish(d->conn);
         d->conn = NULL;
         return lua_error(L);

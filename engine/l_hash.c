@@ -65,16 +65,19 @@ static l_hash *check_open(lua_State *L)
     return u;
 }
 
+/* h:update(s) -> h; raises once h is finished */
 static int l_hash_update(lua_State *L)
 {
     l_hash *u = check_open(L);
     size_t len;
     const char *s = luaL_checklstring(L, 2, &len);
-    mr_sha256_update(u->h, s, len);
+    if (mr_sha256_update(u->h, s, len) < 0)
+        return luaL_error(L, "sha256 failed");
     lua_settop(L, 1);
     return 1;
 }
 
+/* h:hex() -> hex digest; finishes h (a second call raises) */
 static int l_hash_hex(lua_State *L)
 {
     l_hash *u = check_open(L);
@@ -88,6 +91,7 @@ static int l_hash_hex(lua_State *L)
     return 1;
 }
 
+/* __gc, __close: frees the digest state; never raises */
 static int l_hash_gc(lua_State *L)
 {
     l_hash *u = luaL_checkudata(L, 1, MR_HASH_MT);

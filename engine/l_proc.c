@@ -49,11 +49,19 @@ static char **check_env(lua_State *L, int opts)
     int n = 0;
     lua_pushnil(L);
     while (lua_next(L, t)) {                         // [.., env, strs, k, v]
-        const char *k = luaL_checkstring(L, -2);
-        if (lua_toboolean(L, -1))
-            lua_pushfstring(L, "%s=%s", k, luaL_checkstring(L, -1));
-        else
+        /* never luaL_checkstring the key: converting it in place would confuse lua_next */
+        if (lua_type(L, -2) != LUA_TSTRING)
+            luaL_error(L, "proc: env keys must be strings (got a %s)", luaL_typename(L, -2));
+        const char *k = lua_tostring(L, -2);
+        if (k[0] == '\0' || strchr(k, '=') != NULL)
+            luaL_error(L, "proc: bad env name '%s'", k);
+        if (lua_toboolean(L, -1)) {
+            if (!lua_isstring(L, -1))
+                luaL_error(L, "proc: env.%s must be a string, number or false", k);
+            lua_pushfstring(L, "%s=%s", k, lua_tostring(L, -1));
+        } else {
             lua_pushstring(L, k);
+        }
         lua_rawseti(L, t + 1, ++n);                  // [.., env, strs, k, v]
         lua_pop(L, 1);                               // [.., env, strs, k]
     }
@@ -177,6 +185,7 @@ typedef struct {
     mr_proc_result res;
 } l_run;
 
+/* __gc of the l_run box: frees captured output left behind by an error. Never raises. */
 static int l_run_gc(lua_State *L)
 {
     l_run *r = lua_touserdata(L, 1);
@@ -212,7 +221,8 @@ static l_proc *check_proc(lua_State *L)
     return luaL_checkudata(L, 1, MR_PROC_MT);
 }
 
-/* proc.spawn(argv, opts) -> handle; stdio may be "null", "inherit" or files, not captured */
+/* proc.spawn(argv, opts) -> handle; stdio may be "null", "inherit" or files, not captured;
+** raises migrun.error{kind="environment"} when the program can't be started */
 static int l_proc_spawn(lua_State *L)
 {
     lua_settop(L, 2);
@@ -221,6 +231,8 @@ static int l_proc_spawn(lua_State *L)
     for (int i = 0; i < 3; i++)
         if (o.io[i].mode == MR_IO_CAPTURE || o.io[i].mode == MR_IO_DATA)
             return luaL_error(L, "proc.spawn: use files for stdio (capture needs proc.run)");
+    if (o.timeout_ms > 0)          /* nothing would enforce it: say so rather than ignore it */
+        return luaL_error(L, "proc.spawn: no timeout option (use handle:wait(ms), handle:kill())");
     l_proc *p = lua_newuserdatauv(L, sizeof *p, 0);
     memset(p, 0, sizeof *p);
     luaL_setmetatable(L, MR_PROC_MT);
@@ -290,6 +302,7 @@ static int l_proc_detach(lua_State *L)
     return 0;
 }
 
+/* tostring(handle) -> "migrun.proc (pid N)" or "migrun.proc (exited N)" */
 static int l_proc_tostring(lua_State *L)
 {
     l_proc *p = check_proc(L);

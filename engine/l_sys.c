@@ -3,6 +3,7 @@
 ** who we are, private temp dirs, ownership, a free loopback port, signals, interrupts.
 */
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
@@ -60,16 +61,17 @@ static int l_sys_username(lua_State *L)
     return 1;
 }
 
-/* sys.mkdtemp(prefix) -> path of a new 0700 directory | nil, message */
+/* sys.mkdtemp(prefix) -> path of a new 0700 directory | nil, message. The template is a C
+** copy: mkdtemp writes into it, and a Lua string must never be modified (short ones are
+** interned and shared). */
 static int l_sys_mkdtemp(lua_State *L)
 {
-    const char *prefix = luaL_checkstring(L, 1);
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    luaL_addstring(&b, prefix);
-    luaL_addstring(&b, "XXXXXX");
-    luaL_pushresult(&b);
-    char *tmpl = (char *)lua_tostring(L, -1);   /* a fresh string we own on the stack */
+    size_t len;
+    const char *prefix = luaL_checklstring(L, 1, &len);
+    char tmpl[PATH_MAX];
+    luaL_argcheck(L, len + 7 <= sizeof tmpl, 1, "prefix too long");
+    memcpy(tmpl, prefix, len);
+    memcpy(tmpl + len, "XXXXXX", 7);
     if (mkdtemp(tmpl) == NULL)
         return fail(L, prefix);
     lua_pushstring(L, tmpl);
@@ -159,5 +161,7 @@ static const luaL_Reg sys_funcs[] = {
 int luaopen_migrun_core_sys(lua_State *L)
 {
     luaL_newlib(L, sys_funcs);
+    lua_pushliteral(L, MR_VERSION);                  /* one version for C and Lua */
+    lua_setfield(L, -2, "VERSION");
     return 1;
 }

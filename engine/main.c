@@ -31,6 +31,8 @@ int luaopen_migrun_core_proc(lua_State *L);
 int luaopen_migrun_core_hash(lua_State *L);
 int luaopen_migrun_core_sys(lua_State *L);
 int luaopen_migrun_core_term(lua_State *L);
+int luaopen_migrun_core_backup(lua_State *L);
+int luaopen_migrun_core_readline(lua_State *L);
 
 static const luaL_Reg core_modules[] = {
     {"migrun.core.db", luaopen_migrun_core_db},
@@ -39,6 +41,8 @@ static const luaL_Reg core_modules[] = {
     {"migrun.core.hash", luaopen_migrun_core_hash},
     {"migrun.core.sys", luaopen_migrun_core_sys},
     {"migrun.core.term", luaopen_migrun_core_term},
+    {"migrun.core.backup", luaopen_migrun_core_backup},
+    {"migrun.core.readline", luaopen_migrun_core_readline},
     {NULL, NULL},
 };
 
@@ -195,6 +199,12 @@ static int exit_code_for(lua_State *L, int idx)
 
 int main(int argc, char **argv)
 {
+    /* `migrun --version` answers before the VM starts: scripts call it to probe for migrun */
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("migrun %s (%s, libpq %d)\n", MR_VERSION, LUA_RELEASE, PQlibVersion());
+        return 0;
+    }
+
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;

@@ -170,6 +170,7 @@ pid_t mr_proc_start(const mr_proc_opts *o, int fds[3], char *err, size_t errlen)
     while ((n = read(execpipe[0], msg, sizeof msg - 1)) < 0 && errno == EINTR)
         ;
     close(execpipe[0]);
+    execpipe[0] = -1;
     if (n > 0) {                                /* exec failed: the child told us why */
         msg[n] = '\0';
         snprintf(err, errlen, "cannot run %s", msg);
@@ -208,9 +209,14 @@ static void set_status(mr_proc_result *res, int st)
     res->signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
 }
 
+/* Longest timeout honoured (about 30 years): beyond it, ms * 1e6 + now would overflow. */
+#define MAX_TIMEOUT_MS ((int64_t)1000000000000)
+
 int mr_proc_wait(pid_t pid, int64_t timeout_ms, mr_proc_result *res)
 {
-    int64_t deadline = mr_clock_now() + timeout_ms * 1000000;
+    if (timeout_ms > MAX_TIMEOUT_MS)
+        timeout_ms = MAX_TIMEOUT_MS;
+    int64_t deadline = mr_clock_now() + (timeout_ms > 0 ? timeout_ms : 0) * 1000000;
     for (;;) {
         int st;
         pid_t r = waitpid(pid, &st, WNOHANG);
@@ -248,7 +254,8 @@ int mr_proc_run(const mr_proc_opts *o, mr_proc_result *res, char *err, size_t er
     pid_t pid = mr_proc_start(o, fds, err, errlen);
     if (pid < 0)
         return -1;
-    int64_t deadline = o->timeout_ms > 0 ? mr_clock_now() + o->timeout_ms * 1000000 : 0;
+    int64_t tmo = o->timeout_ms > MAX_TIMEOUT_MS ? MAX_TIMEOUT_MS : o->timeout_ms;
+    int64_t deadline = tmo > 0 ? mr_clock_now() + tmo * 1000000 : 0;
     size_t in_off = 0;
     if (fds[0] >= 0)
         fcntl(fds[0], F_SETFL, O_NONBLOCK);

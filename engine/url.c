@@ -36,15 +36,44 @@ static int is_url(const char *s)
     return strncmp(s, "postgresql://", 13) == 0 || strncmp(s, "postgres://", 11) == 0;
 }
 
-/* postgresql://user:secret@host/db?password=x -> postgresql://user:***@host/db?password=*** */
+static int hexval(int c)
+{
+    return isdigit(c) ? c - '0' : isxdigit(c) ? (tolower(c) - 'a' + 10) : -1;
+}
+
+/* Is the query parameter at q (n bytes, up to '&') a password? libpq percent-decodes keys,
+** so "pass%77ord=x" sets the password too. */
+static int is_password_param(const char *q, size_t n)
+{
+    static const char want[] = "password";
+    size_t k = 0;
+    for (size_t i = 0; i < n && q[i] != '='; i++) {
+        int c = (unsigned char)q[i];
+        if (c == '%' && i + 2 < n && hexval(q[i + 1]) >= 0 && hexval(q[i + 2]) >= 0) {
+            c = hexval(q[i + 1]) * 16 + hexval(q[i + 2]);
+            i += 2;
+        }
+        if (k >= sizeof want - 1 || c != want[k])
+            return 0;
+        k++;
+    }
+    return k == sizeof want - 1;
+}
+
+/* postgresql://user:secret@host/db?password=x -> postgresql://user:***@host/db?password=***
+** The user info ends at the last '@' before the first '/' (libpq lets '?' and '@' slip into
+** an unencoded password); with none there, at the last '@' at all, so a stray '/' in a
+** password can't make it escape. Masking too much of a strange URL is the safe mistake. */
 static int redact_url(sbuf *b, const char *s)
 {
     const char *scheme_end = strstr(s, "://") + 3;
-    const char *auth_end = scheme_end + strcspn(scheme_end, "/?");
+    const char *auth_end = scheme_end + strcspn(scheme_end, "/");
     const char *at = NULL;
-    for (const char *p = scheme_end; p < auth_end; p++)   /* last '@' before the path */
+    for (const char *p = scheme_end; p < auth_end; p++)
         if (*p == '@')
             at = p;
+    if (at == NULL)
+        at = strrchr(scheme_end, '@');
     if (sb_put(b, s, scheme_end - s) < 0)
         return -1;
     const char *p = scheme_end;
@@ -63,8 +92,10 @@ static int redact_url(sbuf *b, const char *s)
         return -1;
     for (const char *q = query + 1; *q;) {
         size_t n = strcspn(q, "&");
-        if (strncmp(q, "password=", 9) == 0) {
-            if (sb_put(b, "password=***", 12) < 0)
+        if (is_password_param(q, n)) {
+            const char *eq = memchr(q, '=', n);
+            size_t keylen = eq ? (size_t)(eq - q) : n;
+            if (sb_put(b, q, keylen) < 0 || sb_put(b, "=***", 4) < 0)
                 return -1;
         } else if (sb_put(b, q, n) < 0) {
             return -1;

@@ -1,7 +1,7 @@
 # ctest: C unit tests, then busted suites inside migrun's VM, with one sandbox PostgreSQL
 # cluster as a fixture (pg_up starts it, pg_down removes it).
 
-foreach(t url sha256 proc)
+foreach(t url sha256 proc backup)
   add_executable(test_${t} tests/c/test_${t}.c)
   target_link_libraries(test_${t} PRIVATE migrun_core)
   set_target_properties(test_${t} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)

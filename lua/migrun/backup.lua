@@ -24,11 +24,14 @@
 --   could not be hashed and read back while they stream, so it would cost a second pass.
 --   Restore is parallel all the same: backup.restore(file, {jobs = N}).
 --   Row counts are taken in the snapshot pg_dump used (an exported snapshot), so they describe
---   exactly the rows in the dump.
--- backup.verify(file) -> true | false, err   the checksum in FILE.sha256, then a full read by
---   pg_restore (both in the same pass; a checksum mismatch is the error reported)
+--   exactly the rows in the dump (counts = "estimate" spares a huge database a second scan).
+--   Like `pg_dump -Fc > file`, a streamed archive has no data offsets in its TOC: pg_restore
+--   reads it sequentially, and still restores it with --jobs.
+-- backup.verify(file) -> true, {file, size, sha256} | false, err   the checksum in FILE.sha256,
+--   then a full read by pg_restore (in the same pass; a checksum mismatch is the error reported)
 -- backup.restore(file, {into = NEWDB [, target = server]}) -> info: CREATE DATABASE, restore
--- backup.restore(file, {target = T, clean = true}) -> info: restore over T (--clean --if-exists)
+-- backup.restore(file, {target = T, clean = true}) -> info: restore over T (--clean --if-exists;
+--   no target: libpq's default database)
 --   more opts: jobs = N, no_owner = true, no_privileges = true, progress, pg_restore = PATH.
 --   The checksum is checked first: nothing is touched for a corrupt or truncated file.
 -- backup.list(dir [, dbname]) -> {info...} newest first
@@ -41,7 +44,10 @@
 --   snapshot: {dir, database, taken_at, tables = {{schema, name, file, rows, bytes, sha256,
 --     columns}}}; the directory holds snapshot.json and SHA256SUMS
 --   backup.restore_tables(conn, snapshot | dir) -> {tables, rows, seconds}: checksums first,
---     then TRUNCATE and COPY FROM in one transaction (parents before children)
+--     then TRUNCATE and COPY FROM in one transaction (parents before children). A table that
+--     another table references must be in the same snapshot (else TRUNCATE fails, 0A000);
+--     user triggers fire; generated columns are recomputed. Snapshot files are fsync'd only
+--     with fsync = true: they serve this run's rollback, the dump is the durable backup.
 --   backup.load_snapshot(dir) -> snapshot; backup.remove_snapshot(snapshot)
 --
 -- Errors are migrun.errors. A backup that can't be trusted, or a dump that failed, is
@@ -467,7 +473,20 @@ local function dump_failed(r, t)
     { stderr = first_lines(r.sink.stderr, t.secret, 50) })
 end
 
+-- temp files of a migrun that was killed (SIGKILL, OOM, power): hidden, named after our
+-- pattern, their process gone; they would only eat the disk the next backup needs
+local function remove_stale(dir)
+  for e in lfs.dir(dir) do
+    local name, pid = e:match("^%.(migrun%-.+%.dump[%.%w]*)%.partial%-(%d+)$")
+    if name and M.parse_name((name:gsub("%.sha256$", ""):gsub("%.json$", "")))
+       and not lfs.attributes("/proc/" .. pid) then
+      os.remove(join(dir, e))
+    end
+  end
+end
+
 local function prune(dir, dbname, keep, except)
+  remove_stale(dir)
   if not keep then return list() end
   local mine = {}
   for e in lfs.dir(dir) do
@@ -709,8 +728,9 @@ local function check_restore_opts(opts)
       usage(string.format("backup.restore: %s must be a %s", k, known[k]), 3)
     end
   end
-  if not opts.into and opts.target == nil then
-    usage("backup.restore needs into = NEWDB (a new database) or target = T (an existing one)", 3)
+  if not opts.into and opts.target == nil and not opts.clean then
+    usage("backup.restore needs into = NEWDB (a new database), or target = T and/or " ..
+          "clean = true (over an existing one; no target: libpq's default database)", 3)
   end
   if opts.into and opts.clean then
     usage("backup.restore: clean is for restoring over an existing target, not into a new database", 3)

@@ -32,6 +32,9 @@ usage:
   migrun SCRIPT.lua [args]         a file that declares no playbook runs as a Lua script
                                    (`db` connects to the target on first use)
   migrun -e CODE                   run a Lua chunk the same way
+  migrun repl [--db URL | --sandbox] [--load FILE.sql]
+                                   interactive Lua with `db` connected (help() lists the
+                                   helpers); reads stdin when there is no terminal
   migrun test [DIR|busted options] run busted specs inside migrun's VM
   migrun sandbox start|stop --env-file FILE
                                    start a sandbox cluster that outlives this command
@@ -71,7 +74,8 @@ local OPTIONS = {
 }
 
 local VERBS = { test = true, sandbox = true, run = true, plan = true, check = true, status = true,
-                report = true, rollback = true, rehearse = true, backup = true, restore = true }
+                report = true, rollback = true, rehearse = true, backup = true, restore = true,
+                repl = true }
 
 local function usage(msg, hint)
   errors.raise("usage", msg, { hint = hint or "see migrun --help" })
@@ -167,7 +171,8 @@ local function connect(opts, ctx)
     for _, file in ipairs(opts.load) do
       local sql, err = text.readfile(file)
       if not sql then errors.raise("usage", "--load: " .. err) end
-      ctx.db:script(sql, { name = file })
+      -- one transaction per file: a fixture that fails half-way leaves nothing behind
+      ctx.db:tx(function() ctx.db:script(sql, { name = file }) end)
     end
   end
   return ctx.db
@@ -408,6 +413,15 @@ local function run_code(opts, ctx)
   return run_chunk(chunk, opts, ctx, env)
 end
 
+local function run_repl(opts, ctx)
+  if opts.file then
+    usage("migrun repl takes no file", "load a playbook inside it: pb = load \"" .. opts.file .. "\"")
+  end
+  local db = connect(opts, ctx)
+  return require("migrun.repl").run({ db = db, conninfo = ctx.conninfo, ctx = ctx,
+                                      verbose = opts.verbose, no_color = opts.no_color })
+end
+
 local function run_tests(opts)
   _G.arg = { [0] = "migrun test", table.unpack(opts.args) }
   require("busted.runner")({ standalone = false })
@@ -451,6 +465,7 @@ local function dispatch(opts, ctx)
   if opts.verb == "rehearse" then return run_rehearsal(opts, ctx) end
   if opts.verb == "backup" then return take_backup(opts, ctx) end
   if opts.verb == "restore" then return run_restore(opts, ctx) end
+  if opts.verb == "repl" then return run_repl(opts, ctx) end
   if opts.e then return run_code(opts, ctx) end
   if opts.file then return run_playbook(opts, ctx) end
   usage("nothing to run", "migrun SCRIPT.lua, migrun -e CODE, or migrun --help")

@@ -46,6 +46,7 @@ function methods:begin()
   local status = self:status()
   local tx = setmetatable({ db = self, open = true }, tx_mt)
   if status == "idle" then
+    depth[self] = 0                                  -- whatever an abandoned tx left behind
     self:exec("BEGIN")
   elseif status == "intrans" then
     local d = (depth[self] or 0) + 1
@@ -66,7 +67,7 @@ end
 
 -- PostgreSQL answers COMMIT in a failed transaction with ROLLBACK, and no error: a caller
 -- that caught an SQL error inside tx() would believe its work was saved. Raise instead.
-local function aborted(tx)
+local function aborted()
   errors.raise("sql", "the transaction was rolled back, not committed: a statement in it " ..
     "failed earlier", { sqlstate = "25P02", severity = "ERROR",
     hint = "an error caught inside the transaction still aborts it; use a nested tx() " ..
@@ -79,13 +80,13 @@ function tx_methods:commit()
   assert(self.open, "transaction already finished")
   if self.db:status() == "inerror" then
     self:rollback()
-    aborted(self)
+    aborted()
   end
   finish(self)
   if self.savepoint then
     self.db:exec("RELEASE SAVEPOINT " .. self.savepoint)
   elseif self.db:query("COMMIT").command == "ROLLBACK" then
-    aborted(self)
+    aborted()
   end
 end
 

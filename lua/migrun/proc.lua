@@ -29,7 +29,8 @@ function M.run(argv, opts)
   return r
 end
 
---- proc.spawn(argv, opts) -> handle with :wait([ms]), :kill([sig]), :pid(); closed = killed
+--- proc.spawn(argv, opts) -> handle with :wait([ms]), :kill([sig]), :pid(); closed = killed.
+-- stdio goes to files, /dev/null or the terminal (no capture), and there is no timeout option.
 function M.spawn(argv, opts)
   return core.spawn(argv, normalise(opts))
 end

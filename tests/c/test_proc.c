@@ -1,6 +1,9 @@
-/* test_proc.c: argv without a shell, capture, stdin data, exit status, timeouts. */
+/* test_proc.c: argv without a shell, capture, stdin data, exit status, timeouts, files,
+** environment removal, signals, spawn/wait, and no file descriptor leaks. */
+#include <dirent.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "mr.h"
@@ -8,10 +11,36 @@
 
 volatile sig_atomic_t mr_interrupted = 0;
 
+static int count_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (d == NULL)
+        return -1;
+    while (readdir(d) != NULL)
+        n++;
+    closedir(d);
+    return n;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    static char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
 int main(void)
 {
     char err[256];
     mr_proc_result r;
+    signal(SIGPIPE, SIG_IGN);                  /* as migrun's main() does */
+    int fds_before = count_fds();
 
     /* no shell: the metacharacters arrive as one argument */
     char *echo[] = {"echo", "a;b $HOME `x`", NULL};
@@ -62,5 +91,83 @@ int main(void)
     mr_proc_opts m = {.argv = no};
     CHECK(mr_proc_run(&m, &r, err, sizeof err) == -1);
     CHECK(strstr(err, "No such file") != NULL);
+
+    /* an env entry without '=' removes the variable */
+    char *env_sh[] = {"sh", "-c", "echo ${HOME-unset}", NULL};
+    char *no_home[] = {"HOME", NULL};
+    mr_proc_opts e = {.argv = env_sh, .env = no_home,
+                      .io = {{MR_IO_NULL}, {MR_IO_CAPTURE}, {MR_IO_CAPTURE}}};
+    CHECK(mr_proc_run(&e, &r, err, sizeof err) == 0);
+    CHECK_STR(r.out.data, "unset\n");
+    mr_buf_free(&r.out);
+    mr_buf_free(&r.err);
+
+    /* stdin from a file, stdout to a file (truncated), then appended to; cwd */
+    char dir[] = "/tmp/migrun-test-proc-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char in[256], out[256];
+    snprintf(in, sizeof in, "%s/in", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    FILE *f = fopen(in, "w");
+    fputs("from a file\n", f);
+    fclose(f);
+    f = fopen(out, "w");
+    fputs("old content that must go\n", f);
+    fclose(f);
+    char *cat2[] = {"cat", NULL};
+    mr_proc_opts fi = {.argv = cat2,
+                       .io = {{MR_IO_FILE, in}, {MR_IO_FILE, out}, {MR_IO_NULL}}};
+    CHECK(mr_proc_run(&fi, &r, err, sizeof err) == 0);
+    CHECK(r.exited && r.status == 0);
+    CHECK_STR(slurp(out), "from a file\n");
+    char *pwd[] = {"pwd", NULL};
+    mr_proc_opts ap = {.argv = pwd, .cwd = dir,
+                       .io = {{MR_IO_NULL}, {MR_IO_APPEND, out}, {MR_IO_NULL}}};
+    CHECK(mr_proc_run(&ap, &r, err, sizeof err) == 0);
+    char want[512];
+    snprintf(want, sizeof want, "from a file\n%s\n", dir);
+    CHECK_STR(slurp(out), want);
+    /* a missing input file is a start failure naming the file */
+    char missing[256];
+    snprintf(missing, sizeof missing, "%s/missing", dir);
+    mr_proc_opts mi = {.argv = cat2, .io = {{MR_IO_FILE, missing}, {MR_IO_NULL}, {MR_IO_NULL}}};
+    CHECK(mr_proc_run(&mi, &r, err, sizeof err) == -1);
+    CHECK(strstr(err, missing) != NULL);
+    unlink(in);
+    unlink(out);
+    rmdir(dir);
+
+    /* killed by a signal: no exit status, the signal and 128+sig */
+    char *kill9[] = {"sh", "-c", "kill -9 $$", NULL};
+    mr_proc_opts k = {.argv = kill9, .io = {{MR_IO_NULL}, {MR_IO_CAPTURE}, {MR_IO_CAPTURE}}};
+    CHECK(mr_proc_run(&k, &r, err, sizeof err) == 0);
+    CHECK(!r.exited && r.signal == SIGKILL && r.status == 128 + SIGKILL);
+    mr_buf_free(&r.out);
+    mr_buf_free(&r.err);
+
+    /* stdin data the child never reads: no SIGPIPE death, no hang */
+    char *tru[] = {"true", NULL};
+    size_t bn = 4 << 20;
+    char *bigin = calloc(1, bn);
+    mr_proc_opts nr = {.argv = tru, .io = {{MR_IO_DATA, NULL, bigin, bn}, {MR_IO_NULL}, {MR_IO_NULL}}};
+    CHECK(mr_proc_run(&nr, &r, err, sizeof err) == 0);
+    CHECK(r.exited && r.status == 0);
+    free(bigin);
+
+    /* start + wait: still running after a short wait, reaped after a kill */
+    char *slp[] = {"sleep", "30", NULL};
+    mr_proc_opts sp = {.argv = slp, .io = {{MR_IO_NULL}, {MR_IO_NULL}, {MR_IO_NULL}}};
+    int fds[3];
+    pid_t pid = mr_proc_start(&sp, fds, err, sizeof err);
+    CHECK(pid > 0);
+    CHECK(fds[0] == -1 && fds[1] == -1 && fds[2] == -1);
+    mr_proc_result w = {0};
+    CHECK(mr_proc_wait(pid, 0, &w) == 0);
+    CHECK(kill(-pid, SIGTERM) == 0);          /* the child leads its own process group */
+    CHECK(mr_proc_wait(pid, 5000, &w) == 1);
+    CHECK(!w.exited && w.signal == SIGTERM);
+
+    /* nothing above leaked a descriptor, failures included */
+    CHECK(count_fds() == fds_before);
     CHECK_DONE();
 }

@@ -28,6 +28,19 @@ int main(void)
     redacts("host=db1 password = 's3 cr\\'et' dbname=app", "host=db1 password = *** dbname=app");
     redacts("password=s3cret", "password=***");
     redacts("host=db1 dbname=app", "host=db1 dbname=app");
+    /* an unencoded '/' in the password must not let it escape */
+    redacts("postgresql://u:pa/ss@h/db", "postgresql://u:***@h/db");
+    redacts("postgresql://u:p?x@h/db", "postgresql://u:***@h/db");   /* libpq: '?' in password */
+    redacts("postgresql://u:p@ss@h/db", "postgresql://u:***@h/db");
+    redacts("postgresql://h/db?user=me@corp", "postgresql://h/db?user=me@corp");
+    /* libpq percent-decodes parameter names */
+    redacts("postgresql://h/db?pass%77ord=s3cret", "postgresql://h/db?pass%77ord=***");
+    redacts("postgresql://h/db?PASSWORD=x", "postgresql://h/db?PASSWORD=x");   /* not a key */
+    redacts("postgresql://h/db?sslmode=require&password=", "postgresql://h/db?sslmode=require&password=***");
+    redacts("postgresql://h/db?passwordx=1", "postgresql://h/db?passwordx=1");
+    redacts("host=h password='' dbname=x", "host=h password=*** dbname=x");
+    redacts("  password   =   s3cret", "  password   =   ***");
+    redacts("user=password host=h", "user=password host=h");
     redacts("", "");
     redacts("app", "app");
     CHECK_DONE();

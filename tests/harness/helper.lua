@@ -4,6 +4,7 @@
 local db = require "migrun.db"
 local proc = require "migrun.proc"
 local sandbox = require "migrun.sandbox"
+local clock = require "migrun.clock"
 
 local H = {}
 
@@ -66,9 +67,59 @@ function H.migrun(args, opts)
                           stdin = opts.stdin and { data = opts.stdin } or "null" })
 end
 
+--- H.spawn_migrun(args [, opts]) -> a migrun.proc handle of the binary, PG* set to the harness
+-- cluster; stdout and stderr go to opts.stdout / opts.stderr files (default: /dev/null)
+function H.spawn_migrun(args, opts)
+  opts = opts or {}
+  local env = {}
+  for k, v in pairs(H.pgenv()) do env[k] = v end
+  env.NO_COLOR = "1"
+  for k, v in pairs(opts.env or {}) do env[k] = v end
+  local argv = { H.bin }
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  return proc.spawn(argv, { env = env, stdin = "null",
+    stdout = opts.stdout and { file = opts.stdout } or "null",
+    stderr = opts.stderr and { file = opts.stderr } or "null" })
+end
+
+--- H.eventually(fn [, timeout_ms]) -> fn's first true result; polls fn until it returns a
+-- true value, or fails the spec after timeout_ms (default 10 s). Specs never sleep: they wait
+-- for what they expect (the server's view of a backend, a process's exit) through this.
+function H.eventually(fn, timeout_ms)
+  local deadline = clock.now() + (timeout_ms or 10000) * 1000000
+  while true do
+    local v = fn()
+    if v then return v end
+    if clock.now() > deadline then
+      error(string.format("condition not met within %d ms", timeout_ms or 10000), 2)
+    end
+    clock.sleep(10)
+  end
+end
+
+--- H.elapsed(fn) -> seconds fn took, then fn's results
+function H.elapsed(fn)
+  local t = clock.now()
+  local res = table.pack(fn())
+  return clock.since(t) / 1e9, table.unpack(res, 1, res.n)
+end
+
+--- H.backend_alive(admin, pid) -> true while pg_stat_activity lists backend pid
+function H.backend_alive(admin, pid)
+  return admin:query("SELECT 1 FROM pg_stat_activity WHERE pid = $1", pid).n > 0
+end
+
 --- H.tmpdir() -> a new private temp dir (removed by H.rmtree)
+-- every temp dir a spec makes is removed when the VM closes (busted exits through
+-- os.exit(code, true), which runs __gc), whether the spec removed it or not
+local made = setmetatable({}, { __gc = function(dirs)
+  for _, d in ipairs(dirs) do pcall(sandbox.rmtree, d) end
+end })
+
 function H.tmpdir()
-  return assert(require("migrun.core.sys").mkdtemp("/tmp/migrun-spec-"))
+  local d = assert(require("migrun.core.sys").mkdtemp("/tmp/migrun-spec-"))
+  made[#made + 1] = d
+  return d
 end
 
 H.rmtree = sandbox.rmtree
@@ -86,6 +137,85 @@ function H.read(path)
   local s = f:read("a")
   f:close()
   return s
+end
+
+--- H.state(dbname) -> {schema = normalised pg_dump --schema-only (migrun's schema left out),
+-- tables = {name = {count, fingerprint}}}: what "the database is exactly as before" compares
+function H.state(dbname)
+  local env = {}
+  for k, v in pairs(H.pgenv()) do env[k] = v end
+  env.PGDATABASE = dbname
+  local r = proc.run({ "pg_dump", "--schema-only", "--no-owner", "-N", "migrun" }, { env = env })
+  assert(r.ok, r.stderr)
+  local lines = {}
+  for line in r.stdout:gmatch("[^\n]+") do
+    -- pg_dump >= 15.14 writes a random \restrict key: not part of the schema
+    if not line:find("^\\restrict") and not line:find("^\\unrestrict") and not line:find("^%-%-") then
+      lines[#lines + 1] = line
+    end
+  end
+  local c <close> = H.connect(dbname)
+  local tables = {}
+  for _, t in ipairs(c:query([[SELECT format('%I.%I', schemaname, tablename) AS q, tablename AS name
+                               FROM pg_tables WHERE schemaname = 'public' ORDER BY 1]])) do
+    local row = c:query(string.format([[SELECT count(*) AS n,
+        coalesce(md5(string_agg(h, '' ORDER BY h)), '') AS fp
+        FROM (SELECT md5(t::text) AS h FROM %s t) s]], t.q))[1]
+    tables[t.name] = { count = row.n, fingerprint = row.fp }
+  end
+  return { schema = table.concat(lines, "\n"), tables = tables }
+end
+
+--- H.load(dbname, file): run an SQL file into a database through migrun's own script()
+function H.load(dbname, file)
+  local c <close> = H.connect(dbname)
+  c:script(H.read(file), { name = file })
+end
+
+--- H.copy_tree(src, dst): copy a fixture directory (files only, one level of subdirs)
+function H.copy_tree(src, dst)
+  local lfs = require "lfs"
+  lfs.mkdir(dst)
+  for entry in lfs.dir(src) do
+    if entry ~= "." and entry ~= ".." then
+      local s, d = src .. "/" .. entry, dst .. "/" .. entry
+      if lfs.attributes(s, "mode") == "directory" then
+        H.copy_tree(s, d)
+      else
+        H.write(d, H.read(s))
+      end
+    end
+  end
+end
+
+--- H.timed(label, fn) -> fn(); prints "[timing] label: 1.23s" to stderr (for closing notes)
+function H.timed(label, fn)
+  local t = clock.now()
+  local r = fn()
+  io.stderr:write(string.format("[timing] %s: %s\n", label, clock.format(clock.since(t))))
+  return r
+end
+
+--- H.run_db(dbname, args) -> result of `migrun --db <harness dbname> args...` run from the repo
+function H.run_db(name, args)
+  local argv = { "--db", H.conninfo(name) }
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  return H.migrun(argv, { cwd = H.source })
+end
+
+--- H.one(dbname, sql) -> the first column of the first row
+function H.one(name, sql)
+  local c <close> = H.connect(name)
+  local res = c:query(sql)
+  return res[1][res.columns[1]]
+end
+
+--- H.expectation(doc, phase, description) -> that expectation of a JSON report, or raise
+function H.expectation(doc, phase, description)
+  for _, e in ipairs(doc.expectations) do
+    if e.phase == phase and e.description == description then return e end
+  end
+  error("no expectation " .. phase .. " / " .. description)
 end
 
 return H

@@ -24,6 +24,23 @@ describe("clock", function()
     assert.equal("850us", clock.format(850 * 1000))
   end)
 
+  it("takes integer nanoseconds as they are", function()
+    assert.equal(1234, clock.parse(1234))
+  end)
+
+  it("returns at once from a sleep that is negative, zero or not a number", function()
+    local t = clock.now()
+    clock.sleep(-5)
+    clock.sleep(0)
+    clock.sleep(0 / 0)
+    assert.is_true(clock.since(t) < 1e9)
+    assert.is_false(pcall(clock.sleep, "soon"))
+  end)
+
+  it("measures elapsed time without overflowing", function()
+    assert.equal("integer", math.type(clock.since(math.mininteger)))
+  end)
+
   it("is monotonic and sleeps", function()
     local t = clock.now()
     clock.sleep(5)

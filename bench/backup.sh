@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# bench/backup.sh: what verification costs. In a throwaway sandbox cluster holding a ~300 MB
+# database (generate_series), time, in the same run and interleaved:
+#   backup.dump (pg_dump -Fc + sha256 + a full pg_restore read, one pass)  vs  bare pg_dump -Fc -f
+#   backup.tables {"events"} (binary COPY + sha256)                        vs  psql \copy ... to
+# and print the ratios. Each round times both sides back to back, so the verdict is the median
+# of the per-round ratios (robust to load that drifts between rounds on a shared machine); the
+# ratio of the medians is printed beside it. Targets: dump <= 1.15x, table snapshot <= 1.10x.
+# Not a unit test (it takes minutes); exits 1 when a ratio is over its target.
+#   usage: bench/backup.sh [ROUNDS]      (MIGRUN_BIN=path/to/migrun, default build/bin/migrun)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-3}
+migrun=${MIGRUN_BIN:-$PWD/build/bin/migrun}
+[ -x "$migrun" ] || { echo "no migrun binary at $migrun (build first, or set MIGRUN_BIN)" >&2; exit 2; }
+
+work=$(mktemp -d /tmp/migrun-bench-backup-XXXXXX)
+envfile=$work/pg.env
+cleanup() {
+  "$migrun" sandbox stop --env-file "$envfile" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+"$migrun" sandbox start --env-file "$envfile" >/dev/null
+set -a; . "$envfile"; set +a
+
+# On a shared machine other work skews single runs. Where allowed (root), both sides and the
+# server (its postmaster: backends inherit the nice value when forked) run at nice -10; both
+# sides get the same treatment, so the ratios stay fair.
+nice=()
+postmaster=$(head -1 "$MIGRUN_SANDBOX_DIR/data/postmaster.pid")
+if renice -n -10 -p "$postmaster" >/dev/null 2>&1; then
+  nice=(nice -n -10)
+  echo "running at nice -10 (server and both sides)"
+fi
+export PGDATABASE=bench
+target="host=$PGHOST port=$PGPORT user=$PGUSER dbname=bench"
+
+# the same pg_dump migrun picks: the server's own major version
+major=$(psql -X -At -d postgres -c "SHOW server_version_num" | cut -c1-2)
+bindir=/usr/lib/postgresql/$major/bin
+[ -x "$bindir/pg_dump" ] || bindir=$(dirname "$(command -v pg_dump)")
+
+echo "generating the database ..."
+psql -X -q -d postgres -c "CREATE DATABASE bench"
+psql -X -q -v ON_ERROR_STOP=1 <<'SQL'
+CREATE TABLE events (id bigint PRIMARY KEY, user_id int NOT NULL, kind text NOT NULL,
+  payload text, amount numeric(12,2), created_at timestamptz NOT NULL);
+INSERT INTO events SELECT g, g % 10007, (ARRAY['click','view','buy','share'])[1 + g % 4],
+  md5(g::text) || md5((g * 7)::text), (g % 100000) / 100.0,
+  timestamptz '2024-01-01' + g * interval '1 second' FROM generate_series(1, 1600000) g;
+CREATE TABLE users (id int PRIMARY KEY, name text, email text, bio text);
+INSERT INTO users SELECT g, 'user ' || g, 'u' || g || '@example.com', repeat(md5(g::text), 4)
+  FROM generate_series(1, 300000) g;
+VACUUM ANALYZE;
+SQL
+echo "database: $(psql -X -At -c "SELECT pg_size_pretty(pg_database_size('bench'))")," \
+     "events: $(psql -X -At -c "SELECT pg_size_pretty(pg_table_size('events'))")"
+
+now() { date +%s.%N; }
+declare -a t_pgdump t_dump t_copy t_snap
+
+# each timed command runs from scratch (process start, connection, files) and cleans up after
+time_cmd() {                                          # time_cmd ARRAYNAME cmd...
+  local name=$1; shift
+  local t0 t1 d
+  t0=$(now)
+  "$@" >/dev/null
+  t1=$(now)
+  d=$(printf '%.3f' "$(echo "$t1 - $t0" | bc -l)")
+  eval "$name+=($d)"
+}
+
+bare_dump() { "${nice[@]}" "$bindir/pg_dump" -Fc -f "$work/bare.dump" bench; }
+mr_dump() {
+  BK_TARGET=$target BK_DIR=$work/mr "${nice[@]}" "$migrun" -e '
+    local info = require("migrun.backup").dump(os.getenv("BK_TARGET"),
+      { dir = os.getenv("BK_DIR"), progress = false })
+    assert(info.verified)
+    io.write(info.size, "\n")'
+}
+bare_copy() { "${nice[@]}" psql -X -q -c "\\copy events to '$work/events.txt'"; }
+mr_snap() {
+  BK_TARGET=$target BK_DIR=$work/snap "${nice[@]}" "$migrun" -e '
+    local s = require("migrun.backup").tables(os.getenv("BK_TARGET"), { "events" },
+      { dir = os.getenv("BK_DIR"), progress = false })
+    io.write(s.tables[1].bytes, "\n")'
+}
+
+for ((i = 1; i <= rounds; i++)); do
+  echo "round $i/$rounds ..."
+  # alternate which goes first, so neither always enjoys a warmer cache
+  if (( i % 2 )); then
+    time_cmd t_pgdump bare_dump; time_cmd t_dump mr_dump
+    time_cmd t_copy bare_copy; time_cmd t_snap mr_snap
+  else
+    time_cmd t_dump mr_dump; time_cmd t_pgdump bare_dump
+    time_cmd t_snap mr_snap; time_cmd t_copy bare_copy
+  fi
+  dump_size=$(stat -c %s "$work"/mr/*.dump)
+  bare_size=$(stat -c %s "$work/bare.dump")
+  rm -rf "$work/bare.dump" "$work/mr" "$work/events.txt" "$work/snap"
+done
+
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+m_pgdump=$(median "${t_pgdump[@]}"); m_dump=$(median "${t_dump[@]}")
+m_copy=$(median "${t_copy[@]}"); m_snap=$(median "${t_snap[@]}")
+declare -a q_dump q_snap
+for ((i = 0; i < rounds; i++)); do
+  q_dump+=("$(printf '%.3f' "$(echo "${t_dump[i]} / ${t_pgdump[i]}" | bc -l)")")
+  q_snap+=("$(printf '%.3f' "$(echo "${t_snap[i]} / ${t_copy[i]}" | bc -l)")")
+done
+r_dump=$(median "${q_dump[@]}"); r_snap=$(median "${q_snap[@]}")
+rm_dump=$(echo "$m_dump / $m_pgdump" | bc -l); rm_snap=$(echo "$m_snap / $m_copy" | bc -l)
+
+echo
+echo "nproc $(nproc), rounds $rounds, medians (all rounds in seconds):"
+printf '  pg_dump -Fc -f            %7.2f s   [%s]   %s bytes\n' "$m_pgdump" "${t_pgdump[*]}" "$bare_size"
+printf '  backup.dump (verified)    %7.2f s   [%s]   %s bytes\n' "$m_dump" "${t_dump[*]}" "$dump_size"
+printf '  psql \\copy events to     %7.2f s   [%s]\n' "$m_copy" "${t_copy[*]}"
+printf '  backup.tables {events}    %7.2f s   [%s]\n' "$m_snap" "${t_snap[*]}"
+printf 'ratio dump   %.3f (target <= 1.15)   per round [%s], ratio of medians %.3f\n' \
+  "$r_dump" "${q_dump[*]}" "$rm_dump"
+printf 'ratio tables %.3f (target <= 1.10)   per round [%s], ratio of medians %.3f\n' \
+  "$r_snap" "${q_snap[*]}" "$rm_snap"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+fail=0
+(( $(echo "$r_dump > 1.15" | bc -l) )) && { echo "dump: over target"; fail=1; }
+(( $(echo "$r_snap > 1.10" | bc -l) )) && { echo "tables: over target"; fail=1; }
+exit $fail
