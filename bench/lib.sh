@@ -4,6 +4,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MIGRUN=${MIGRUN:-$root/build/bin/migrun}
 RUNS=${RUNS:-3}
+BENCH_ERR=$(mktemp /tmp/migrun-bench-err-XXXXXX)
 [ -x "$MIGRUN" ] || { echo "build first: scripts/build.sh build" >&2; exit 2; }
 
 # best_ms CMD...: the fastest wall time of $RUNS runs, in milliseconds
@@ -12,7 +13,11 @@ best_ms() {
   for _ in $(seq "$RUNS"); do
     local t0 t1
     t0=$(date +%s%N)
-    "$@" >/dev/null 2>&1
+    if ! "$@" >/dev/null 2>"$BENCH_ERR"; then
+      echo "bench: command failed: $*" >&2
+      cat "$BENCH_ERR" >&2
+      exit 1
+    fi
     t1=$(date +%s%N)
     local ms=$(( (t1 - t0) / 1000000 ))
     if [ -z "$best" ] || [ "$ms" -lt "$best" ]; then best=$ms; fi

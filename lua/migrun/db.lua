@@ -40,19 +40,25 @@ local depth = setmetatable({}, { __mode = "k" })
 local tx_methods = {}
 local tx_mt = { __index = tx_methods, __name = "migrun.tx" }
 
---- conn:begin() -> tx, a to-be-closed value: BEGIN, or a SAVEPOINT when already in one.
+-- `head; tail` as one simple-protocol message: one round trip
+local function with(head, tail)
+  return tail and (head .. "; " .. tail) or head
+end
+
+--- conn:begin([setup]) -> tx, a to-be-closed value: BEGIN, or a SAVEPOINT when already in one.
+-- setup (trusted SQL such as "SET LOCAL lock_timeout = 2000") runs in the same round trip.
 -- tx:commit() commits (or releases the savepoint); closing it without commit rolls back.
-function methods:begin()
+function methods:begin(setup)
   local status = self:status()
   local tx = setmetatable({ db = self, open = true }, tx_mt)
   if status == "idle" then
     depth[self] = 0                                  -- whatever an abandoned tx left behind
-    self:exec("BEGIN")
+    self:exec(with("BEGIN", setup))
   elseif status == "intrans" then
     local d = (depth[self] or 0) + 1
     depth[self] = d
     tx.savepoint = "migrun_sp_" .. d
-    self:exec("SAVEPOINT " .. tx.savepoint)
+    self:exec(with("SAVEPOINT " .. tx.savepoint, setup))
   else
     errors.raise("usage", "cannot begin a transaction: the connection is " .. status ..
       (status == "inerror" and " (an earlier statement failed; roll back first)" or ""))
@@ -74,19 +80,23 @@ local function aborted()
            "(a savepoint) around statements that may fail" }, 3)
 end
 
---- tx:commit(): COMMIT (or RELEASE the savepoint); raises kind="sql" 25P02 when a statement
--- in it had failed, after rolling it back.
-function tx_methods:commit()
+--- tx:commit([last]): COMMIT (or RELEASE the savepoint); raises kind="sql" 25P02 when a
+-- statement in it had failed, after rolling it back. `last` (trusted SQL, say the ledger's
+-- rows) runs just before it in the same round trip; a failure there rolls it all back.
+function tx_methods:commit(last)
   assert(self.open, "transaction already finished")
   if self.db:status() == "inerror" then
     self:rollback()
     aborted()
   end
-  finish(self)
   if self.savepoint then
-    self.db:exec("RELEASE SAVEPOINT " .. self.savepoint)
-  elseif self.db:query("COMMIT").command == "ROLLBACK" then
-    aborted()
+    self.db:exec(last and with(last, "RELEASE SAVEPOINT " .. self.savepoint)
+                 or "RELEASE SAVEPOINT " .. self.savepoint)
+    finish(self)
+  else
+    local command = self.db:query(last and (last .. "; COMMIT") or "COMMIT").command
+    finish(self)
+    if command == "ROLLBACK" then aborted() end
   end
 end
 
@@ -95,8 +105,7 @@ function tx_methods:rollback()
   if not self.open then return end
   finish(self)
   if self.savepoint then
-    self.db:exec("ROLLBACK TO SAVEPOINT " .. self.savepoint)
-    self.db:exec("RELEASE SAVEPOINT " .. self.savepoint)
+    self.db:exec("ROLLBACK TO SAVEPOINT " .. self.savepoint .. "; RELEASE SAVEPOINT " .. self.savepoint)
   else
     self.db:exec("ROLLBACK")
   end

@@ -23,7 +23,7 @@ CREATE TABLE IF NOT EXISTS migrun.runs (
 );
 CREATE TABLE IF NOT EXISTS migrun.steps (
   id          bigserial PRIMARY KEY,
-  run_id      bigint NOT NULL REFERENCES migrun.runs(id),
+  run_id      bigint NOT NULL,            -- migrun.runs(id); no FK: a check per row on every phase
   playbook    text NOT NULL,
   phase       text NOT NULL,
   step        text NOT NULL,
@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS migrun.steps (
 CREATE INDEX IF NOT EXISTS steps_lookup ON migrun.steps (playbook, phase, step, id);
 CREATE TABLE IF NOT EXISTS migrun.expectations (
   id          bigserial PRIMARY KEY,
-  run_id      bigint NOT NULL REFERENCES migrun.runs(id),
+  run_id      bigint NOT NULL,            -- migrun.runs(id); no FK: a check per row on every phase
   phase       text NOT NULL,
   description text NOT NULL,
   ok          boolean NOT NULL,
@@ -95,6 +95,32 @@ function M.record_expectations(db, run_id, phase, results)
               VALUES ($1, $2, $3, $4, $5, $6)]],
             run_id, phase, r.description, r.ok, M.show(r.expected), M.show(r.actual))
   end
+end
+
+--- ledger.batch_sql(db, steps, results) -> one SQL text inserting all these step records and
+-- expectation results (JSON literals, so it can share a round trip with COMMIT), or nil
+function M.batch_sql(db, steps, results)
+  local cjson = require "cjson"
+  local parts = {}
+  if #steps > 0 then
+    parts[#parts + 1] = [[INSERT INTO migrun.steps (run_id, playbook, phase, step, kind, checksum, status,
+        duration_ms, rows, attempt, error)
+      SELECT run_id, playbook, phase, step, kind, checksum, status, duration_ms, rows,
+             coalesce(attempt, 1), error
+      FROM json_populate_recordset(NULL::migrun.steps, ]] .. db:quote_literal(cjson.encode(steps)) .. ")"
+  end
+  if #results > 0 then
+    local rows = {}
+    for i, r in ipairs(results) do
+      rows[i] = { run_id = r.run_id, phase = r.phase, description = r.description, ok = r.ok and true or false,
+                  expected = M.show(r.expected), actual = M.show(r.actual) }
+    end
+    parts[#parts + 1] = [[INSERT INTO migrun.expectations (run_id, phase, description, ok, expected, actual)
+      SELECT run_id, phase, description, ok, expected, actual
+      FROM json_populate_recordset(NULL::migrun.expectations, ]] .. db:quote_literal(cjson.encode(rows)) .. ")"
+  end
+  if #parts == 0 then return nil end
+  return table.concat(parts, "; ")
 end
 
 --- ledger.show(v) -> a value as the ledger and reports print it

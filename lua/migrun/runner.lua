@@ -97,6 +97,7 @@ M.touched_tables = touched_tables
 --- runner.dedupe(db, names) -> names without the ones naming a table already listed
 -- ("public.accounts" and "accounts"); names of tables that don't exist yet are kept
 function M.dedupe(db, names)
+  if #names == 0 then return names end
   local ident = require "migrun.ident"
   local quoted = {}
   for i, t in ipairs(names) do quoted[i] = ident.quote(db, t) end
@@ -172,7 +173,11 @@ Run.__index = Run
 -- which the report uses (a dry run's ledger rows are rolled back with its work)
 function Run:record(rec)
   rec.run_id, rec.playbook = self.id, self.pb.name
-  ledger.record_step(self.db, rec)
+  if self.buffer then                                -- written with the phase's COMMIT
+    self.buffer.steps[#self.buffer.steps + 1] = rec
+  else
+    ledger.record_step(self.db, rec)
+  end
   if rec.status ~= "started" then
     local phase = self.pb.phases[rec.phase]
     local st
@@ -186,7 +191,7 @@ end
 
 function Run:ctx()
   return { db = self.db, before = self.before, dir = self.pb.dir, conninfo = self.conninfo,
-           env = self.env }
+           env = self.env, savepoints = not self.buffer }
 end
 
 -- the `run` argument of Lua steps: variables, the logger, the before-run snapshot
@@ -218,17 +223,24 @@ function Run:check(where, list, opts)
     if not r.ok then all = false end
   end
   if self.id and not (opts and opts.no_ledger) then
-    ledger.record_expectations(self.db, self.id, where, results)
+    if self.buffer then
+      for _, r in ipairs(results) do
+        r.run_id = self.id
+        self.buffer.results[#self.buffer.results + 1] = r
+      end
+    else
+      ledger.record_expectations(self.db, self.id, where, results)
+    end
   end
   return results, all
 end
 
-local function set_local(db, ph, pb)
+local function set_local(ph, pb)
   local lt = ph.lock_timeout or pb.lock_timeout
   local st = ph.statement_timeout or pb.statement_timeout
   local sql = string.format("SET LOCAL lock_timeout = %d", lt // 1000000)
   if st then sql = sql .. string.format("; SET LOCAL statement_timeout = %d", st // 1000000) end
-  db:exec(sql)
+  return sql
 end
 
 -- run one step; returns rows affected
@@ -260,8 +272,10 @@ end
 -- one attempt at a transactional phase: everything or nothing
 function Run:apply_tx(ph, pending, attempt)
   local db = self.db
-  local tx <close> = db:begin()
-  set_local(db, ph, self.pb)
+  local tx <close> = db:begin(set_local(ph, self.pb))
+  -- the phase's ledger rows wait in memory and go with its COMMIT, in the same round trip;
+  -- its verify runs without a savepoint per check (a failing check fails the phase anyway)
+  self.buffer = { steps = {}, results = {} }
   local t0 = clock.now()
   for _, st in ipairs(pending) do
     self.current_step = st
@@ -299,7 +313,9 @@ function Run:apply_tx(ph, pending, attempt)
   self:check_run_budget()
   self:record({ phase = ph.name,
     step = "(phase)", kind = "phase", status = "applied", duration_ms = ms(ns), attempt = attempt })
-  tx:commit()
+  local batch = self.buffer
+  self.buffer = nil
+  tx:commit(ledger.batch_sql(db, batch.steps, batch.results))
   return ns
 end
 
@@ -458,6 +474,7 @@ function Run:phase(ph, pending)
   for attempt = 1, attempts do
     local mark, smark = #self.results, #self.steps
     local ok, res = pcall(ph.transaction and self.apply_tx or self.apply_autocommit, self, ph, pending, attempt)
+    self.buffer = nil
     if not ok and ph.transaction then
       -- the transaction took these with it: a retry drops them, a failure shows them undone
       for i = #self.steps, smark + 1, -1 do

@@ -40,7 +40,7 @@ function M.fingerprint(db, name)
 end
 
 -- exact counts of many tables in a few round trips: one query finds which exist, then one
--- UNION ALL per 100 tables counts them. Returns {key = count} for the existing ones.
+-- UNION ALL per 50 tables counts them. Returns {key = count} for the existing ones.
 local function count_many(db, list)
   local counts = {}
   if #list == 0 then return counts end
@@ -50,9 +50,9 @@ local function count_many(db, list)
                            WHERE to_regclass(q) IS NOT NULL]], require("cjson").encode(quoted))
   local present = {}
   for _, r in ipairs(found) do present[#present + 1] = r.i end
-  for first = 1, #present, 100 do
+  for first = 1, #present, 50 do
     local parts = {}
-    for j = first, math.min(first + 99, #present) do
+    for j = first, math.min(first + 49, #present) do
       local i = present[j]
       parts[#parts + 1] = string.format("SELECT %d AS i, count(*) AS n FROM %s", i, quoted[i])
     end

@@ -113,6 +113,21 @@ playbook "st" {
   end)
 end)
 
+describe("reruns", function()
+  it("a rerun of a playbook with nothing to compare at run start is a no-op", function()
+    local dir = H.tmpdir()
+    H.write(dir .. "/plain.lua", [=[
+playbook "plain" {
+  phase "one" { sql [[CREATE TABLE plain_one (id int)]], verify = { expect.exists "plain_one" } },
+}]=])
+    local name = fresh()
+    assert.equal(0, run(name, { dir .. "/plain.lua" }).status)
+    local r = run(name, { dir .. "/plain.lua" })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    assert.truthy(r.stdout:find("already applied", 1, true), r.stdout)
+  end)
+end)
+
 describe("plan, check and status", function()
   it("plan shows pending, then applied steps; it changes nothing", function()
     local name = fresh()

@@ -20,6 +20,7 @@ end
 
 describe("playbook validation", function()
   setup(function() write("a.sql", "SELECT 1;") end)
+  teardown(function() require("migrun.sandbox").rmtree(dir) end)
 
   it("loads a valid playbook with phases in written order", function()
     local pb = dsl.load(write("ok.lua", [=[
