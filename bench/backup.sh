@@ -123,6 +123,18 @@ printf 'ratio dump   %.3f (target <= 1.15)   per round [%s], ratio of medians %.
   "$r_dump" "${q_dump[*]}" "$rm_dump"
 printf 'ratio tables %.3f (target <= 1.10)   per round [%s], ratio of medians %.3f\n' \
   "$r_snap" "${q_snap[*]}" "$rm_snap"
+# the rehearsal's clone (migrun rehearse): a file copy of the template, against the default
+# WAL_LOG strategy of CREATE DATABASE, on the same database
+clone=$(BK_TARGET=$target "$migrun" -e '
+  local c = require("migrun.rehearse").clone(os.getenv("BK_TARGET"))
+  io.write(string.format("%.2f s by %s", c.seconds, c.method))
+  c.drop()')
+t0=$(now)
+psql -X -q -d postgres -c "CREATE DATABASE bench_wal TEMPLATE bench STRATEGY WAL_LOG"
+t1=$(now)
+psql -X -q -d postgres -c "DROP DATABASE bench_wal"
+printf 'rehearsal clone %s; CREATE DATABASE ... STRATEGY WAL_LOG %.2f s\n' "$clone" \
+  "$(echo "$t1 - $t0" | bc -l)"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 fail=0
 (( $(echo "$r_dump > 1.15" | bc -l) )) && { echo "dump: over target"; fail=1; }
