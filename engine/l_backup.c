@@ -12,6 +12,7 @@
 
 #include "backup.h"
 #include "db.h"
+#include "l_mr.h"
 #include "mr.h"
 
 /* A NULL-terminated string array read from the list at idx (NULL when nil), kept alive by the
@@ -39,45 +40,6 @@ static char **check_argv(lua_State *L, int opts, const char *key)
     return argv;                                     /* list and ud stay on the stack */
 }
 
-/* opts.env = {K = "V" | false}: extra entries ("K" alone removes K), as migrun.proc takes. */
-static char **check_env(lua_State *L, int opts)
-{
-    if (lua_getfield(L, opts, "env") == LUA_TNIL) {
-        lua_pop(L, 1);
-        return NULL;
-    }
-    int t = lua_gettop(L);                           // [.., env]
-    luaL_argexpected(L, lua_istable(L, t), 1, "env table");
-    lua_newtable(L);                                 // [.., env, strs]
-    int n = 0;
-    lua_pushnil(L);
-    while (lua_next(L, t)) {                         // [.., env, strs, k, v]
-        const char *k = luaL_checkstring(L, -2);
-        if (lua_toboolean(L, -1))
-            lua_pushfstring(L, "%s=%s", k, luaL_checkstring(L, -1));
-        else
-            lua_pushstring(L, k);                    // [.., env, strs, k, v, entry]
-        lua_rawseti(L, t + 1, ++n);
-        lua_pop(L, 1);                               // [.., env, strs, k]
-    }
-    char **env = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof *env, 0);
-    for (int i = 1; i <= n; i++) {
-        lua_rawgeti(L, t + 1, i);
-        env[i - 1] = (char *)lua_tostring(L, -1);    /* anchored by strs */
-        lua_pop(L, 1);
-    }
-    env[n] = NULL;
-    return env;                                      // [.., env, strs, ud] stay
-}
-
-static const char *opt_string(lua_State *L, int opts, const char *key)
-{
-    lua_getfield(L, opts, key);
-    const char *s = lua_isnil(L, -1) ? NULL : luaL_checkstring(L, -1);
-    lua_pop(L, 1);                                   /* the opts table anchors it */
-    return s;
-}
-
 static int opt_bool(lua_State *L, int opts, const char *key)
 {
     lua_getfield(L, opts, key);
@@ -94,7 +56,7 @@ static mr_progress *check_progress(lua_State *L, int opts, mr_progress *p)
         return NULL;
     }
     int t = lua_gettop(L);
-    const char *label = opt_string(L, t, "label");
+    const char *label = mr_l_opt_string(L, t, "label");
     lua_getfield(L, t, "total");
     lua_Integer total = lua_isnil(L, -1) ? 0 : luaL_checkinteger(L, -1);
     lua_pop(L, 1);
@@ -158,12 +120,12 @@ static int l_backup_tee(lua_State *L)
     lua_settop(L, 1);
     mr_tee_opts o = {0};
     o.src_argv = check_argv(L, 1, "src");
-    o.src_path = opt_string(L, 1, "src_file");
+    o.src_path = mr_l_opt_string(L, 1, "src_file");
     luaL_argcheck(L, (o.src_argv == NULL) != (o.src_path == NULL), 1,
                   "exactly one of src (argv) and src_file");
     o.sink_argv = check_argv(L, 1, "sink");
-    o.env = check_env(L, 1);
-    o.out_path = opt_string(L, 1, "out");
+    o.env = mr_l_check_env(L, 1);
+    o.out_path = mr_l_opt_string(L, 1, "out");
     o.fsync_out = opt_bool(L, 1, "fsync");
     mr_progress prog;
     o.progress = check_progress(L, 1, &prog);

@@ -12,6 +12,7 @@
 #include <lua.h>
 
 #include "mr.h"
+#include "l_mr.h"
 #include "proc.h"
 
 typedef struct {
@@ -36,8 +37,8 @@ static char **check_argv(lua_State *L, int idx)
     return argv;
 }
 
-/* opts.env = {K = "V" | false}: extra entries, false removes K. */
-static char **check_env(lua_State *L, int opts)
+/* opts.env = {K = "V" | false}: extra entries, false removes K (shared with l_backup.c). */
+char **mr_l_check_env(lua_State *L, int opts)
 {
     if (lua_getfield(L, opts, "env") == LUA_TNIL) {
         lua_pop(L, 1);
@@ -75,7 +76,7 @@ static char **check_env(lua_State *L, int opts)
     return env;                                      // [.., env, strs, scratch] stay
 }
 
-static const char *opt_string(lua_State *L, int opts, const char *key)
+const char *mr_l_opt_string(lua_State *L, int opts, const char *key)
 {
     lua_getfield(L, opts, key);
     const char *s = lua_isnil(L, -1) ? NULL : luaL_checkstring(L, -1);
@@ -101,10 +102,10 @@ static void check_io(lua_State *L, int opts, const char *key, mr_io *io, int def
             luaL_error(L, "proc: bad %s mode '%s'", key, s);
     } else if (t == LUA_TTABLE) {
         const char *v;
-        if ((v = opt_string(L, lua_gettop(L), "file")) != NULL) {
+        if ((v = mr_l_opt_string(L, lua_gettop(L), "file")) != NULL) {
             io->mode = MR_IO_FILE;
             io->path = v;
-        } else if ((v = opt_string(L, lua_gettop(L), "append")) != NULL) {
+        } else if ((v = mr_l_opt_string(L, lua_gettop(L), "append")) != NULL) {
             io->mode = MR_IO_APPEND;
             io->path = v;
         } else if (strcmp(key, "stdin") == 0 && lua_getfield(L, -1, "data") == LUA_TSTRING) {
@@ -130,9 +131,9 @@ static void check_opts(lua_State *L, int idx, mr_proc_opts *o, int capture_defau
         lua_replace(L, idx);
     }
     luaL_checktype(L, idx, LUA_TTABLE);
-    o->env = check_env(L, idx);
-    o->cwd = opt_string(L, idx, "cwd");
-    o->user = opt_string(L, idx, "user");
+    o->env = mr_l_check_env(L, idx);
+    o->cwd = mr_l_opt_string(L, idx, "cwd");
+    o->user = mr_l_opt_string(L, idx, "user");
     lua_getfield(L, idx, "new_session");
     o->new_session = lua_toboolean(L, -1);
     lua_pop(L, 1);

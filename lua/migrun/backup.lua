@@ -115,24 +115,9 @@ local function mkdir_p(dir)
   end
 end
 
-local function readfile(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local readfile = require("migrun.text").readfile
 
-local function rmtree(path)
-  if lfs.symlinkattributes(path, "mode") == "directory" then
-    for e in lfs.dir(path) do
-      if e ~= "." and e ~= ".." then rmtree(path .. "/" .. e) end
-    end
-    lfs.rmdir(path)
-  else
-    os.remove(path)
-  end
-end
+local rmtree = require("migrun.sandbox").rmtree
 
 -- a to-be-closed value that removes paths unless disarmed (g.keep = true)
 local function remover(paths)

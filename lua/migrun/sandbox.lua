@@ -11,13 +11,7 @@ local errors = require "migrun.errors"
 
 local M = {}
 
-local function readfile(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local readfile = require("migrun.text").readfile
 
 local function is_exe(path)
   return lfs.attributes(path, "mode") == "file"
