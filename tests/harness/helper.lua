@@ -218,4 +218,32 @@ function H.expectation(doc, phase, description)
   error("no expectation " .. phase .. " / " .. description)
 end
 
+--- H.seed_db(prefix, fixture [, extra_sql]) -> a fresh database loaded with a fixture (a path
+-- from the repository root), then extra_sql (a deliberate defect) if given
+function H.seed_db(prefix, fixture, extra_sql)
+  local name = H.fresh_db(prefix)
+  H.load(name, H.source .. "/" .. fixture)
+  if extra_sql then
+    local c <close> = H.connect(name)
+    c:script(extra_sql, { name = "defect" })
+  end
+  return name
+end
+
+--- H.seed_copy(playbook, seed, file, edit) -> a temp dir laid out like the repository (the
+-- playbook and sql/<seed>/), with edit(text) -> text [, n] applied to `file` (n = 0 fails)
+function H.seed_copy(playbook, seed, file, edit)
+  local lfs = require "lfs"
+  local dir = H.tmpdir()
+  lfs.mkdir(dir .. "/playbooks")
+  lfs.mkdir(dir .. "/sql")
+  H.write(dir .. "/" .. playbook, H.read(H.source .. "/" .. playbook))
+  H.copy_tree(H.source .. "/sql/" .. seed, dir .. "/sql/" .. seed)
+  local path = dir .. "/" .. file
+  local text, n = edit(H.read(path))
+  assert(n == nil or n > 0, "the edit changed nothing in " .. file)
+  H.write(path, text)
+  return dir
+end
+
 return H

@@ -9,11 +9,7 @@ local PB = "playbooks/baseline.lua"
 local FIXTURE = "sql/baseline/before.sql"
 local BASELINE = "sql/baseline/20250906200000_consolidated_baseline.sql"
 
-local function fresh()
-  local name = H.fresh_db("baseline")
-  H.load(name, H.source .. "/" .. FIXTURE)
-  return name
-end
+local function fresh() return H.seed_db("baseline", FIXTURE) end
 
 local function files_in(dir)
   local n = 0
@@ -22,17 +18,8 @@ local function files_in(dir)
   return n
 end
 
--- a copy of the playbook and its SQL laid out as in the repository, with `edit` applied to
--- the baseline file
 local function broken_copy(edit)
-  local dir = H.tmpdir()
-  lfs.mkdir(dir .. "/playbooks")
-  lfs.mkdir(dir .. "/sql")
-  H.write(dir .. "/" .. PB, H.read(H.source .. "/" .. PB))
-  H.copy_tree(H.source .. "/sql/baseline", dir .. "/sql/baseline")
-  local path = dir .. "/" .. BASELINE
-  H.write(path, edit(H.read(path)))
-  return dir
+  return H.seed_copy(PB, "baseline", BASELINE, function(t) return edit(t) end)
 end
 
 describe("seed baseline", function()

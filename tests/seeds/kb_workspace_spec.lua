@@ -4,35 +4,14 @@
 -- import template, an RLS policy that leaks), and the rollbacks after a green run.
 local H = require "helper"
 local cjson = require "cjson"
-local lfs = require "lfs"
 local timed, run_db, one, expectation = H.timed, H.run_db, H.one, H.expectation
 
 local PB = "playbooks/kb_workspace.lua"
 local FIXTURE = "sql/kb_workspace/before.sql"
 
-local function fresh(extra_sql)
-  local name = H.fresh_db("kbws")
-  H.load(name, H.source .. "/" .. FIXTURE)
-  if extra_sql then
-    local c <close> = H.connect(name)
-    c:script(extra_sql, { name = "defect" })
-  end
-  return name
-end
+local function fresh(extra_sql) return H.seed_db("kbws", FIXTURE, extra_sql) end
 
--- the playbook and its SQL laid out as in the repository, with `edit` applied to one file
-local function copy_with(file, edit)
-  local dir = H.tmpdir()
-  lfs.mkdir(dir .. "/playbooks")
-  lfs.mkdir(dir .. "/sql")
-  H.write(dir .. "/" .. PB, H.read(H.source .. "/" .. PB))
-  H.copy_tree(H.source .. "/sql/kb_workspace", dir .. "/sql/kb_workspace")
-  local path = dir .. "/" .. file
-  local text, n = edit(H.read(path))
-  assert(n > 0, "the edit changed nothing in " .. file)
-  H.write(path, text)
-  return dir
-end
+local function copy_with(file, edit) return H.seed_copy(PB, "kb_workspace", file, edit) end
 
 -- a failing run on a fresh fixture database: exit 1, and the database exactly as before
 local function fails_clean(label, name, pb, dir)

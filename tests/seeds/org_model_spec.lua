@@ -3,7 +3,6 @@
 -- run by the real binary on a sandbox (green) and on harness databases (rollbacks, twin).
 local H = require "helper"
 local cjson = require "cjson"
-local lfs = require "lfs"
 local timed, run_db, one = H.timed, H.run_db, H.one
 
 local PB = "playbooks/org_model.lua"
@@ -11,11 +10,7 @@ local FLAG_PB = "playbooks/org_model_flag_rollback.lua"
 local FIXTURE = "sql/org_model/before.sql"
 local INDEXES = "sql/org_model/20250103_organizational_model_indexes.sql"
 
-local function fresh()
-  local name = H.fresh_db("org_model")
-  H.load(name, H.source .. "/" .. FIXTURE)
-  return name
-end
+local function fresh() return H.seed_db("org_model", FIXTURE) end
 
 local function expectation(doc, phase, prefix)
   for _, e in ipairs(doc.expectations) do
@@ -116,14 +111,10 @@ describe("seed org_model", function()
   end)
 
   it("twin: a typo in the index script fails at file:line and leaves the database as it was", function()
-    local copy = H.tmpdir()
-    lfs.mkdir(copy .. "/playbooks")
-    lfs.mkdir(copy .. "/sql")
-    H.write(copy .. "/" .. PB, H.read(H.source .. "/" .. PB))
-    H.copy_tree(H.source .. "/sql/org_model", copy .. "/sql/org_model")
-    local path = copy .. "/" .. INDEXES
-    local text = H.read(path):gsub("ON profiles %(organization_id%)", "ON profiles (organisation_id)")
-    H.write(path, text)
+    local copy = H.seed_copy(PB, "org_model", INDEXES, function(t)
+      return t:gsub("ON profiles %(organization_id%)", "ON profiles (organisation_id)")
+    end)
+    local text = H.read(copy .. "/" .. INDEXES)
     local line = 0
     for l in text:gmatch("([^\n]*)\n") do
       line = line + 1

@@ -3,36 +3,15 @@
 -- must end exactly as they started, and `migrun rollback` after a green run.
 local H = require "helper"
 local cjson = require "cjson"
-local lfs = require "lfs"
 local timed, run_db, one, expectation = H.timed, H.run_db, H.one, H.expectation
 
 local PB = "playbooks/week1_cleanup.lua"
 local FIXTURE = "sql/week1_cleanup/before.sql"
 local M012 = "sql/week1_cleanup/012_remove_unused_features.sql"
 
-local function fresh(extra_sql)
-  local name = H.fresh_db("week1")
-  H.load(name, H.source .. "/" .. FIXTURE)
-  if extra_sql then
-    local c <close> = H.connect(name)
-    c:script(extra_sql, { name = "defect" })
-  end
-  return name
-end
+local function fresh(extra_sql) return H.seed_db("week1", FIXTURE, extra_sql) end
 
--- the playbook and its SQL laid out as in the repository, with `edit` applied to one file
-local function copy_with(file, edit)
-  local dir = H.tmpdir()
-  lfs.mkdir(dir .. "/playbooks")
-  lfs.mkdir(dir .. "/sql")
-  H.write(dir .. "/" .. PB, H.read(H.source .. "/" .. PB))
-  H.copy_tree(H.source .. "/sql/week1_cleanup", dir .. "/sql/week1_cleanup")
-  local path = dir .. "/" .. file
-  local text, n = edit(H.read(path))
-  assert(n == nil or n > 0, "the edit changed nothing in " .. file)
-  H.write(path, text)
-  return dir
-end
+local function copy_with(file, edit) return H.seed_copy(PB, "week1_cleanup", file, edit) end
 
 describe("seed week1_cleanup", function()
   it("runs green on a sandbox: 52 -> 43 tables, 38 -> 42 FKs, 16 -> 18 policies, 12/12 queries", function()
