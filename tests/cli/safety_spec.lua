@@ -69,6 +69,35 @@ describe("failure policies, phase 3 of 5 failing", function()
   end)
 end)
 
+describe("Ctrl-C during a run", function()
+  it("cancels the running statement, rolls the phase back, undoes the earlier phases, exits 1", function()
+    local dir = H.tmpdir()
+    H.write(dir .. "/int.lua", [=[
+playbook "int" {
+  phase "one" { sql [[CREATE TABLE int_one (x int)]], rollback = sql [[DROP TABLE int_one]] },
+  phase "slow" { sql [[CREATE TABLE int_two (x int); SELECT pg_sleep(30);]] },
+}]=])
+    local name = fresh()
+    local before = H.state(name)
+    local out = dir .. "/out.txt"
+    local p = H.spawn_migrun({ "--db", H.conninfo(name), dir .. "/int.lua" }, { stdout = out, stderr = out })
+    local admin <close> = H.connect()
+    H.eventually(function()
+      return admin:query([[SELECT 1 FROM pg_stat_activity WHERE datname = $1
+                           AND query LIKE '%pg_sleep(30)%' AND state = 'active']], name).n > 0
+    end)
+    p:kill(require("migrun.proc").SIGINT)
+    local res = p:wait(15000)
+    assert.is_not_nil(res, "migrun did not stop after Ctrl-C")
+    assert.equal(1, res.status, H.read(out))
+    assert.same(before, H.state(name))
+    assert.equal(0, admin:query([[SELECT count(*) AS n FROM pg_stat_activity
+                                  WHERE datname = $1 AND query LIKE '%pg_sleep(30)%' AND state = 'active']],
+                                name)[1].n)
+    assert.truthy(H.read(out):find("one: rolled back", 1, true), H.read(out))
+  end)
+end)
+
 describe("migrun rollback", function()
   it("undoes applied phases newest first, across runs, and --to keeps the earlier ones", function()
     local name = fresh()
