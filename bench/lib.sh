@@ -4,7 +4,6 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MIGRUN=${MIGRUN:-$root/build/bin/migrun}
 RUNS=${RUNS:-3}
-BENCH_ERR=$(mktemp /tmp/migrun-bench-err-XXXXXX)
 [ -x "$MIGRUN" ] || { echo "build first: scripts/build.sh build" >&2; exit 2; }
 
 # best_ms CMD...: the fastest wall time of $RUNS runs, in milliseconds
@@ -13,11 +12,15 @@ best_ms() {
   for _ in $(seq "$RUNS"); do
     local t0 t1
     t0=$(date +%s%N)
-    if ! "$@" >/dev/null 2>"$BENCH_ERR"; then
+    local err
+    err=$(mktemp /tmp/migrun-bench-err-XXXXXX)
+    if ! "$@" >/dev/null 2>"$err"; then
       echo "bench: command failed: $*" >&2
-      cat "$BENCH_ERR" >&2
+      cat "$err" >&2
+      rm -f "$err"
       exit 1
     fi
+    rm -f "$err"
     t1=$(date +%s%N)
     local ms=$(( (t1 - t0) / 1000000 ))
     if [ -z "$best" ] || [ "$ms" -lt "$best" ]; then best=$ms; fi
