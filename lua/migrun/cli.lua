@@ -35,6 +35,7 @@ usage:
   migrun repl [--db URL | --sandbox] [--load FILE.sql]
                                    interactive Lua with `db` connected (help() lists the
                                    helpers); reads stdin when there is no terminal
+  migrun new NAME                  scaffold a playbook project (fixture, SQL, rollback, README)
   migrun test [DIR|busted options] run busted specs inside migrun's VM
   migrun sandbox start|stop --env-file FILE
                                    start a sandbox cluster that outlives this command
@@ -75,7 +76,7 @@ local OPTIONS = {
 
 local VERBS = { test = true, sandbox = true, run = true, plan = true, check = true, status = true,
                 report = true, rollback = true, rehearse = true, backup = true, restore = true,
-                repl = true }
+                repl = true, new = true }
 
 local function usage(msg, hint)
   errors.raise("usage", msg, { hint = hint or "see migrun --help" })
@@ -130,7 +131,7 @@ function M.parse(argv)
     else
       positional[#positional + 1] = a
       local verb = VERBS[positional[1]] and positional[1]
-      if verb == "sandbox" or verb == "report" or verb == "restore" then
+      if verb == "sandbox" or verb == "report" or verb == "restore" or verb == "new" then
         if #positional == 2 then opts.action = a end
       elseif not verb or #positional == 2 then
         opts.file = a
@@ -463,6 +464,13 @@ local function dispatch(opts, ctx)
   if opts.verb == "report" then return show_report(opts, ctx) end
   if opts.verb == "rollback" then return run_rollback(opts, ctx) end
   if opts.verb == "rehearse" then return run_rehearsal(opts, ctx) end
+  if opts.verb == "new" then
+    if not opts.action then usage("migrun new NAME") end
+    for _, f in ipairs(require("migrun.scaffold").new(opts.action)) do io.stdout:write("created ", f, "\n") end
+    io.stdout:write("try it: migrun --sandbox --load ", opts.action, "/before.sql ", opts.action,
+                    "/playbook.lua --yes\n")
+    return 0
+  end
   if opts.verb == "backup" then return take_backup(opts, ctx) end
   if opts.verb == "restore" then return run_restore(opts, ctx) end
   if opts.verb == "repl" then return run_repl(opts, ctx) end
