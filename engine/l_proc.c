@@ -52,13 +52,13 @@ char **mr_l_check_env(lua_State *L, int opts)
     while (lua_next(L, t)) {                         // [.., env, strs, k, v]
         /* never luaL_checkstring the key: converting it in place would confuse lua_next */
         if (lua_type(L, -2) != LUA_TSTRING)
-            luaL_error(L, "proc: env keys must be strings (got a %s)", luaL_typename(L, -2));
+            luaL_error(L, "env keys must be strings (got a %s)", luaL_typename(L, -2));
         const char *k = lua_tostring(L, -2);
         if (k[0] == '\0' || strchr(k, '=') != NULL)
-            luaL_error(L, "proc: bad env name '%s'", k);
+            luaL_error(L, "bad env name '%s'", k);
         if (lua_toboolean(L, -1)) {
             if (!lua_isstring(L, -1))
-                luaL_error(L, "proc: env.%s must be a string, number or false", k);
+                luaL_error(L, "env.%s must be a string, number or false", k);
             lua_pushfstring(L, "%s=%s", k, lua_tostring(L, -1));
         } else {
             lua_pushstring(L, k);

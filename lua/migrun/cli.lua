@@ -271,7 +271,7 @@ local function plan_playbook(opts, ctx)
     io.stderr:write("migrun: could not read the ledger (", tostring(db), "): showing the plan without state\n")
     db = nil
   end
-  io.stdout:write(plan.render(pb, db, make_out(opts)))
+  io.stdout:write(plan.render(pb, db))
   return 0
 end
 

@@ -11,8 +11,8 @@ local function budget(b)
   return b and (" budget " .. b.text .. (b.warn and " (warn)" or "")) or ""
 end
 
---- plan.render(pb, db_or_nil, out) -> text
-function M.render(pb, db, out)
+--- plan.render(pb, db_or_nil) -> text
+function M.render(pb, db)
   local state = db and ledger.state(db, pb.name) or nil
   local drift = {}
   if state then
@@ -58,7 +58,6 @@ function M.render(pb, db, out)
     for _, e in ipairs(pb.verify) do add("  expect %s", e:describe()) end
   end
   if pb.report then add("report %s", pb.report) end
-  local _ = out
   return table.concat(lines, "\n") .. "\n"
 end
 

@@ -540,7 +540,7 @@ end
 --- pb:plan() -> text: phases, steps (applied or pending), budgets, expectations
 function Playbook:plan()
   local r = self._repl
-  return require("migrun.plan").render(self.decl, r:db(), r:output())
+  return require("migrun.plan").render(self.decl, r:db())
 end
 
 --- pb:check() -> true when preflight and the final verify pass (read only)

@@ -682,7 +682,7 @@ function M.run(pb, opts)
     started_at = os.date("%Y-%m-%d %H:%M:%S %Z"), conninfo = opts.conninfo,
     env = opts.env, dry_run = opts.dry_run }, Run)
   local out = run.out
-  local result = { playbook = pb.name, target = opts.target, started = os.time(), results = run.results,
+  local result = { playbook = pb.name, target = opts.target, results = run.results,
                    phases = run.phases, states = run.states, dry_run = opts.dry_run,
                    db_user = db:info().user }
 

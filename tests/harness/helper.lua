@@ -246,4 +246,22 @@ function H.seed_copy(playbook, seed, file, edit)
   return dir
 end
 
+--- H.seed_green(fixture, playbook, dir) -> result of the runbook's green run as the issue
+-- states it: `migrun --sandbox --load FIXTURE PLAYBOOK --yes`, reporting into dir/r.md and
+-- backing up into dir/backups (paths from the repository root)
+function H.seed_green(fixture, playbook, dir)
+  return H.migrun({ "--sandbox", "--load", fixture, playbook, "--yes", "--report", dir .. "/r.md",
+                    "--set", "backup_dir=" .. dir .. "/backups" }, { cwd = H.source, timeout = "300s" })
+end
+
+--- H.line_of(text, needle) -> the number of the first line holding needle, or nil
+function H.line_of(text, needle)
+  local n = 0
+  for l in (text .. "\n"):gmatch("([^\n]*)\n") do
+    n = n + 1
+    if l:find(needle, 1, true) then return n end
+  end
+  return nil
+end
+
 return H

@@ -26,8 +26,7 @@ describe("seed baseline", function()
   it("runs green on a sandbox: every check passes, the five data tables keep their rows", function()
     local dir = H.tmpdir()
     local r = timed("baseline green (sandbox)", function()
-      return H.migrun({ "--sandbox", "--load", FIXTURE, PB, "--yes", "--report", dir .. "/r.md",
-                        "--set", "backup_dir=" .. dir .. "/backups" }, { cwd = H.source })
+      return H.seed_green(FIXTURE, PB, dir)
     end)
     assert.equal(0, r.status, r.stdout .. r.stderr)
     local doc = cjson.decode(H.read(dir .. "/r.json"))
@@ -122,11 +121,7 @@ describe("seed baseline", function()
     local text = H.read(copy .. "/" .. BASELINE)
     -- the statement is one line; the server gives no position for a missing index column, so
     -- the error points at the start of the statement
-    local line = 0
-    for l in text:gmatch("([^\n]*)\n") do
-      line = line + 1
-      if l:find("event_day", 1, true) then break end
-    end
+    local line = H.line_of(text, "event_day")
     local name = fresh()
     local before = H.state(name)
     local r = timed("baseline twin: broken SQL", function()

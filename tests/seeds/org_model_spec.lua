@@ -26,8 +26,7 @@ describe("seed org_model", function()
   it("runs green on a sandbox with the runbook's validation numbers", function()
     local dir = H.tmpdir()
     local r = timed("org_model green (sandbox)", function()
-      return H.migrun({ "--sandbox", "--load", FIXTURE, PB, "--yes", "--report", dir .. "/r.md",
-                        "--set", "backup_dir=" .. dir .. "/backups" }, { cwd = H.source })
+      return H.seed_green(FIXTURE, PB, dir)
     end)
     assert.equal(0, r.status, r.stdout .. r.stderr)
     local doc = cjson.decode(H.read(dir .. "/r.json"))
@@ -115,11 +114,7 @@ describe("seed org_model", function()
       return t:gsub("ON profiles %(organization_id%)", "ON profiles (organisation_id)")
     end)
     local text = H.read(copy .. "/" .. INDEXES)
-    local line = 0
-    for l in text:gmatch("([^\n]*)\n") do
-      line = line + 1
-      if l:find("organisation_id", 1, true) then break end
-    end
+    local line = H.line_of(text, "organisation_id")
     local name = fresh()
     local before = H.state(name)
     local r = timed("org_model twin: broken index script", function()
