@@ -4,7 +4,8 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config liblua5.4-dev lua5.4 libpq-dev libssl-dev
       libreadline-dev lua-filesystem lua-busted lua-cjson lua-check
-      postgresql postgresql-client)
+      postgresql postgresql-client postgresql-contrib postgresql-15-pgtap
+      libpg-query-dev libcurl4-openssl-dev scdoc)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

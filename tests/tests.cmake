@@ -20,14 +20,22 @@ set_tests_properties(pg_up PROPERTIES FIXTURES_SETUP pg)
 add_test(NAME pg_down COMMAND migrun sandbox stop --env-file ${MR_PGENV})
 set_tests_properties(pg_down PROPERTIES FIXTURES_CLEANUP pg)
 
+# the suites leave nothing behind in the source tree: listed before, compared after
+add_test(NAME tree_before COMMAND sh ${PROJECT_SOURCE_DIR}/tests/harness/tree.sh save
+         ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}/tree_before.txt)
+set_tests_properties(tree_before PROPERTIES FIXTURES_SETUP tree)
+add_test(NAME tree_after COMMAND sh ${PROJECT_SOURCE_DIR}/tests/harness/tree.sh check
+         ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}/tree_before.txt)
+set_tests_properties(tree_after PROPERTIES FIXTURES_CLEANUP tree)
+
 add_test(NAME lua_unit COMMAND migrun test --run=lua WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
-set_tests_properties(lua_unit PROPERTIES ENVIRONMENT "${MR_TEST_ENV}")
+set_tests_properties(lua_unit PROPERTIES ENVIRONMENT "${MR_TEST_ENV}" FIXTURES_REQUIRED tree)
 
 foreach(suite pg cli seeds)
   add_test(NAME lua_${suite} COMMAND migrun test --run=${suite} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
   set_tests_properties(lua_${suite} PROPERTIES
-    ENVIRONMENT "${MR_TEST_ENV}" FIXTURES_REQUIRED pg LABELS pg)
+    ENVIRONMENT "${MR_TEST_ENV}" FIXTURES_REQUIRED "pg;tree" LABELS pg)
 endforeach()
 
-add_test(NAME luacheck COMMAND luacheck --no-color -q lua tests
+add_test(NAME luacheck COMMAND luacheck --no-color -q lua tests playbooks examples
   WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})

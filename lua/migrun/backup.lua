@@ -58,12 +58,14 @@ local core = require "migrun.core.backup"
 local term = require "migrun.core.term"
 local sys = require "migrun.core.sys"
 local cjson = require "cjson"
+local json = require "migrun.json"
 local lfs = require "lfs"
 local clock = require "migrun.clock"
 local db = require "migrun.db"
 local errors = require "migrun.errors"
 local hash = require "migrun.hash"
 local ident = require "migrun.ident"
+local pg = require "migrun.pg"
 local proc = require "migrun.proc"
 
 local M = {}
@@ -140,27 +142,7 @@ local function iso(t)
   return os.date("!%Y-%m-%dT%H:%M:%SZ", t)
 end
 
--- JSON with lists kept as lists even when empty (lua-cjson 2.1 writes {} for an empty table)
-local LISTS = setmetatable({}, { __mode = "k" })
-local EMPTY = "migrun-empty-list-c0d1f1ed"
-
-local function list(t)
-  t = t or {}
-  LISTS[t] = true
-  return t
-end
-
-local function encode(v)
-  local function fix(x)
-    if type(x) ~= "table" then return x end
-    if LISTS[x] and #x == 0 then return EMPTY end
-    local o = {}
-    for k, val in pairs(x) do o[k] = fix(val) end
-    return o
-  end
-  local s = cjson.encode(fix(v))
-  return (s:gsub('"' .. EMPTY .. '"', "[]"))
-end
+local list, encode = json.array, json.encode
 
 -- the first lines of a program's stderr, for a message (secrets masked)
 local function first_lines(s, secret, max)
@@ -182,60 +164,16 @@ end
 -- ---------------------------------------------------------------------------------------
 -- targets: conninfo strings without the password, the password in the environment
 
--- a conninfo value, quoted by libpq's rules
-local function quote_value(v)
-  return "'" .. tostring(v):gsub("\\", "\\\\"):gsub("'", "\\'") .. "'"
-end
-
-local function build_conninfo(map)
-  local keys = {}
-  for k in pairs(map) do keys[#keys + 1] = k end
-  table.sort(keys)
-  local parts = {}
-  for _, k in ipairs(keys) do parts[#parts + 1] = k .. "=" .. quote_value(map[k]) end
-  return table.concat(parts, " ")
-end
-
--- keyword map of a target string; raises kind="usage" without quoting a secret
-local function parse_target(s)
-  local map, err = core.parse_conninfo(s)
-  if not map then
-    local secret = db.redact(s) ~= s
-    usage("invalid connection string" .. (secret and " (details withheld: it holds a password)"
-                                                  or ": " .. tostring(err):gsub("%s+$", "")), 3)
-  end
-  return map
-end
-
---- backup.split_target(s) -> conninfo without any secret, env {PGPASSWORD = ...}, map.
--- s is a URL or a conninfo string; a password goes to the environment, never to argv.
-function M.split_target(s)
-  if s == nil or s == "" then return "", {}, {} end
-  local map = parse_target(s)
-  local env = {}
-  if map.password then
-    env.PGPASSWORD = map.password
-    map.password = nil
-  end
-  if map.sslpassword then
-    usage("sslpassword can't be handed to pg_dump without putting it on its command line; " ..
-          "use a key file without a passphrase for backups", 2)
-  end
-  return build_conninfo(map), env, map
-end
-
 -- {conninfo, env, map, secret} for the programs, from what the caller gave
 local function program_target(target, conn)
   if type(target) == "string" then
-    local conninfo, env, map = M.split_target(target)
+    local conninfo, env, map = pg.split_password(target)
     return { conninfo = conninfo, env = env, map = map, secret = env.PGPASSWORD }
   end
   if conn then
     -- a connection tells us where, not its password: pg_dump finds it in PGPASSWORD or pgpass
-    local info = conn:info()
-    local map = { host = info.host ~= "" and info.host or nil, port = info.port ~= "" and info.port or nil,
-                  user = info.user ~= "" and info.user or nil, dbname = info.dbname }
-    return { conninfo = build_conninfo(map), env = {}, map = map }
+    local conninfo = pg.conninfo_of(conn)
+    return { conninfo = conninfo, env = {}, map = pg.parse(conninfo) }
   end
   return { conninfo = "", env = {}, map = {} }
 end
@@ -255,7 +193,7 @@ end
 --- backup.dump_command(target, opts) -> argv, env: what backup.dump would run for a target
 -- string (no connection made; for tests and `migrun plan`)
 function M.dump_command(target, o)
-  local conninfo, env = M.split_target(target)
+  local conninfo, env = pg.split_password(target)
   return M.dump_argv(conninfo, o), env
 end
 
@@ -277,52 +215,6 @@ function M.restore_argv(conninfo, o)
   end
   if o.file then argv[#argv + 1] = o.file end
   return argv
-end
-
--- ---------------------------------------------------------------------------------------
--- finding pg_dump and pg_restore
-
-local function is_file(p)
-  return lfs.attributes(p, "mode") == "file"
-end
-
-local function installed_versions()
-  local v = {}
-  if lfs.attributes("/usr/lib/postgresql", "mode") == "directory" then
-    for e in lfs.dir("/usr/lib/postgresql") do
-      if tonumber(e) then v[#v + 1] = tonumber(e) end
-    end
-  end
-  table.sort(v, function(a, b) return a > b end)
-  return v
-end
-
---- backup.find_tool(name [, server_major [, override]]) -> path of pg_dump/pg_restore: the
--- override, $MIGRUN_PG_BINDIR, the server's own major version, the newest newer one, PATH;
--- raises kind="environment", reason="missing_tool"
-function M.find_tool(name, major, override)
-  if override then
-    if override:find("/") and not is_file(override) then
-      env_error("missing_tool", string.format("%s: no such program: %s", name, override))
-    end
-    return override
-  end
-  local env = os.getenv("MIGRUN_PG_BINDIR")
-  if env and is_file(env .. "/" .. name) then return env .. "/" .. name end
-  local versions = installed_versions()
-  if major and is_file("/usr/lib/postgresql/" .. major .. "/bin/" .. name) then
-    return "/usr/lib/postgresql/" .. major .. "/bin/" .. name
-  end
-  for _, v in ipairs(versions) do
-    if (not major or v >= major) and is_file("/usr/lib/postgresql/" .. v .. "/bin/" .. name) then
-      return "/usr/lib/postgresql/" .. v .. "/bin/" .. name
-    end
-  end
-  local p = proc.which(name)
-  if p then return p end
-  env_error("missing_tool", string.format("%s not found (needed for backups)", name),
-    { hint = "install the PostgreSQL client (apt-get install postgresql-client-" ..
-             (major or "NN") .. "), or set MIGRUN_PG_BINDIR" })
 end
 
 -- ---------------------------------------------------------------------------------------
@@ -504,9 +396,9 @@ local function do_dump(conn, t, opts, ctx, t0)
   local facts = conn:query([[SELECT current_database() AS db,
                                     current_setting('server_version') AS version,
                                     current_setting('server_version_num')::int AS num]])[1]
-  local major = facts.num >= 100000 and facts.num // 10000 or facts.num // 100
-  local pg_dump = M.find_tool("pg_dump", major, opts.pg_dump)
-  local pg_restore = M.find_tool("pg_restore", major, opts.pg_restore)
+  local major = pg.major(facts.num)
+  local pg_dump = pg.tool("pg_dump", { major = major, override = opts.pg_dump })
+  local pg_restore = pg.tool("pg_restore", { major = major, override = opts.pg_restore })
 
   local final
   if opts.file then
@@ -611,6 +503,41 @@ function DumpSpec:describe()
                        o.keep and string.format(", keep %d", o.keep) or "")
 end
 
+--- spec:restore(ctx, info) -> {kept = name}: put the database back as the dump has it.
+-- pg_restore --clean cannot do it in place (it does not know the objects created since the
+-- dump, and a new foreign key blocks the drop of the key it references), so: restore into a
+-- new database, end the target's sessions, then swap names. The failed database is kept,
+-- renamed, so nothing is lost. ctx = {conninfo, db, release = fn() (let go of ctx.db)}.
+function DumpSpec.restore(_, ctx, info)
+  if not (info and info.file) then usage("backup.dump: restore needs the info of a dump taken", 2) end
+  local dbname = ctx.db:query("SELECT current_database() AS d")[1].d
+  local maintenance = dbname == "postgres" and "template1" or "postgres"
+  local admin_conninfo = pg.with_dbname(ctx.conninfo, maintenance)
+  local admin <close> = db.connect(admin_conninfo)
+  local stamp = os.date("!%Y%m%d%H%M%S")
+  local fresh = (dbname .. "_restored_" .. stamp):sub(1, 63)
+  local failed = (dbname .. "_failed_" .. stamp):sub(1, 63)
+  M.restore(info.file, { into = fresh, target = admin_conninfo })
+  ctx.release()
+  local q = function(n) return admin:quote_ident(n) end
+  admin:query([[SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                WHERE datname = $1 AND pid <> pg_backend_pid()]], dbname)
+  admin:exec(string.format("ALTER DATABASE %s RENAME TO %s", q(dbname), q(failed)))
+  admin:exec(string.format("ALTER DATABASE %s RENAME TO %s", q(fresh), q(dbname)))
+  return { kept = failed, reconnect = true,
+           message = string.format("the failed database is kept as %s (drop it once you are done with it)", failed) }
+end
+
+--- backup.is_spec(x) -> true | false, what it lacks: a backup spec takes itself (take),
+-- describes itself (describe) and, to serve on_failure = "restore", restores itself (restore)
+function M.is_spec(x)
+  if type(x) ~= "table" then return false, "take, describe or restore (it is a " .. type(x) .. ")" end
+  for _, m in ipairs({ "take", "describe" }) do
+    if type(x[m]) ~= "function" then return false, m end
+  end
+  return true
+end
+
 --- backup.dump(target, opts) -> info; backup.dump(opts) -> spec (see the file header)
 function M.dump(...)
   local n, a, b = select("#", ...), ...
@@ -663,8 +590,8 @@ end
 local function verify_or_raise(file, opts)
   local size, want, manifest = check_present(file)
   local major = manifest and tonumber(manifest.server_version_num)
-  major = major and (major >= 100000 and major // 10000 or nil)
-  local pg_restore = M.find_tool("pg_restore", major, opts.pg_restore)
+  major = major and pg.major(major)
+  local pg_restore = pg.tool("pg_restore", { major = major, override = opts.pg_restore })
   local r = core.tee {
     src_file = file, sink = { pg_restore, "--file=/dev/null" },
     progress = want_progress(opts) and { label = "verify " .. basename(file), total = size } or nil,
@@ -735,8 +662,8 @@ function M.restore(file, opts)
   local conn, owned, ctx, target_string = open_target(opts.target)
   local _conn <close> = owned and conn or nil  -- luacheck: ignore 211
   local t = program_target(target_string, conn)
-  local major = conn:server_version() // 10000
-  local pg_restore = M.find_tool("pg_restore", major, opts.pg_restore)
+  local major = pg.major(conn:server_version())
+  local pg_restore = pg.tool("pg_restore", { major = major, override = opts.pg_restore })
   local map = {}
   for k, v in pairs(t.map) do map[k] = v end
   local dbname = conn:query("SELECT current_database() AS d")[1].d
@@ -757,7 +684,7 @@ function M.restore(file, opts)
     dbname = opts.into
   end
   map.dbname = dbname
-  local conninfo = build_conninfo(map)
+  local conninfo = pg.build(map)
   local env = with_ctx_env(t.env, ctx)
   local jobs = opts.jobs or 1
   local argv = M.restore_argv(conninfo, { pg_restore = pg_restore, clean = opts.clean,
@@ -937,9 +864,14 @@ function TablesSpec:take(target, more)
   return take_tables(target, self.names, o)
 end
 
---- spec:restore(conn, snapshot) -> {tables, rows, seconds}
-function TablesSpec.restore(_, conn, snapshot)
-  return M.restore_tables(conn, snapshot)
+--- spec:restore(ctx, snapshot) -> {tables, rows, seconds, message}: the rows of the
+-- snapshot's tables put back in one transaction (schema changes made since stay)
+function TablesSpec.restore(_, ctx, snapshot)
+  local r = M.restore_tables(ctx.db, snapshot)
+  r.message = string.format("%d row(s) of %d table(s) restored from the snapshot %s; schema " ..
+                            "changes made since stay", r.rows, r.tables, snapshot.dir)
+  r.rows_only = true
+  return r
 end
 
 --- spec:describe() -> one line for plans and reports

@@ -140,21 +140,64 @@ local function locate(err, text, stmt, name)
   return err
 end
 
---- conn:script(text [, {name = "file.sql"}]) -> {statements = n, rows = affected}
--- Runs each statement in turn, like psql -f; an SQL error gets file, line and col.
+-- a COPY ... FROM stdin statement of a psql-style script, its data sent from memory; an error
+-- in a data row names the row's line in the file
+local function copy_in(self, stmt, name)
+  local sent = false
+  local ok, res = pcall(self.copy_in, self, stmt.sql, function()
+    if sent then return nil end
+    sent = true
+    return stmt.copy_data
+  end)
+  if ok then return res end
+  if errors.is_sql(res) then
+    local n = tonumber((res.context or res.where or ""):match("^COPY [^,]+, line (%d+)"))
+    if n then
+      res.file, res.line, res.col = name, stmt.data_line + n - 1, 1
+      res.located = true
+    end
+  end
+  error(res, 0)
+end
+
+--- conn:script(text [, {name = "file.sql", before_each = fn, psql = true}]) -> {statements =
+-- n, rows = affected}. Runs each statement in turn, like psql -f; an SQL error gets file, line
+-- and col. before_each() may return trusted SQL (a SET LOCAL) sent in the same round trip as
+-- the statement that follows; error positions still point into the statement. psql = true
+-- also runs COPY ... FROM stdin with its data (pg_dump's plain format), as psql does.
 function methods:script(text, opts)
   local name = opts and opts.name or "script"
-  local stmts = sqlsplit.split(text, name)
+  local before = opts and opts.before_each
+  local stmts = sqlsplit.split(text, name, opts and opts.psql and { psql = true })
   local rows = 0
   for _, stmt in ipairs(stmts) do
-    local ok, res = pcall(self.exec, self, stmt.sql)
+    local prefix = before and before(stmt)
+    local sql = prefix and (prefix .. "; " .. stmt.sql) or stmt.sql
+    local ok, res
+    if stmt.copy_data then
+      ok, res = pcall(copy_in, self, stmt, name)
+    else
+      ok, res = pcall(self.exec, self, sql)
+    end
     if not ok then
-      if errors.is_sql(res) then res = locate(res, text, stmt, name) end
+      if errors.is_sql(res) and not res.located then
+        if prefix and res.position then
+          res.position = res.position - utf8.len(prefix) - 2
+          if res.position < 1 then res.position = nil end
+        end
+        res = locate(res, text, stmt, name)
+      end
       error(res, 0)
     end
     rows = rows + res
   end
   return { statements = #stmts, rows = rows }
+end
+
+--- conn:target() -> "user@host:port/dbname" (never a password)
+function methods:target()
+  local i = self:info()
+  return string.format("%s@%s:%s/%s", i.user, i.host, i.port, i.dbname)
 end
 
 return M

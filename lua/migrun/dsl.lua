@@ -150,7 +150,7 @@ function M.new_env(path, opts)
       local src = info.source:sub(1, 1) == "@" and
         read_source_lines(info.source:sub(2), info.linedefined, info.lastlinedefined) or string.dump(fn, true)
       return { kind = "lua", name = name, fn = fn, line = line, budget = budget,
-               checksum = hash.text(src or "") }
+               checksum = hash.text(src or ""), body = src }
     end
   end
 
@@ -221,7 +221,7 @@ function M.new_env(path, opts)
     description = "string", budget = "budget", lock_timeout = "string|number",
     statement_timeout = "string|number", on_failure = "string", preflight = "expectations",
     backup = "table", protect = "table", verify = "expectations", report = "string",
-    database = "string", retries = "number", snapshot = "table",
+    database = "string", retries = "number", snapshot = "table", lint = "table",
   }
   local POLICIES = { rollback = true, stop = true, restore = true }
 
@@ -252,6 +252,29 @@ function M.new_env(path, opts)
         fail(at, "%s: on_failure must be \"rollback\", \"stop\" or \"restore\", not %q%s", what,
              pb.on_failure, text.did_you_mean(pb.on_failure, { "rollback", "stop", "restore" }))
       end
+      if pb.backup ~= nil then
+        local ok, missing = require("migrun.backup").is_spec(pb.backup)
+        if not ok then
+          fail(at, "%s: backup must be a backup spec (backup.dump { ... } or backup.tables { ... }); " ..
+               "this one has no %s", what, missing)
+        end
+      end
+      if pb.on_failure == "restore" then
+        if pb.backup == nil then
+          fail(at, "%s: on_failure = \"restore\" needs a backup to restore: add " ..
+               "backup = backup.dump { dir = ... }", what)
+        elseif type(pb.backup.restore) ~= "function" then
+          fail(at, "%s: on_failure = \"restore\", but this backup (%s) cannot restore itself", what,
+               pb.backup:describe())
+        end
+      end
+      for k, v in pairs(t.lint or {}) do
+        if type(k) ~= "string" or (v ~= "off" and v ~= "warn" and v ~= "error") then
+          fail(at, "%s: lint = { [\"rule-id\"] = \"off\" | \"warn\" | \"error\" }, not %s = %s", what,
+               tostring(k), tostring(v))
+        end
+      end
+      pb.lint = t.lint or {}
       for _, list in ipairs({ { "preflight", pb.preflight }, { "verify", pb.verify } }) do
         for i, e in ipairs(list[2]) do
           if not env.expect.is(e) then fail(at, "%s: %s item %d is not an expectation (expect.*)", what, list[1], i) end
@@ -309,7 +332,22 @@ function M.new_env(path, opts)
   })
 
   for k, v in pairs(opts.globals or {}) do env[k] = v end
-  setmetatable(env, { __index = opts.index or _G })
+  -- in a playbook, a name that is neither a DSL name, a global of Lua, nor one the file set is
+  -- a typo (`phsae "x"`): say so where it was written, instead of "attempt to call a nil value"
+  local fallback = opts.index or _G
+  setmetatable(env, { __index = function(t, k)
+    local v
+    if type(fallback) == "function" then v = fallback(t, k) else v = fallback[k] end
+    if v == nil and decl.used and type(k) == "string" then
+      local names = {}
+      for name in pairs(env) do names[#names + 1] = name end
+      for name in pairs(_G) do names[#names + 1] = name end
+      table.sort(names)
+      local file, line = here()
+      fail({ file = file, line = line }, "unknown name '%s'%s", k, text.did_you_mean(k, names))
+    end
+    return v
+  end })
   return env, decl
 end
 

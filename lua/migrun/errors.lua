@@ -26,7 +26,8 @@ mt.__tostring = function(e)
                              e.sqlstate or "?????", e.message or "")
     if e.detail then parts[#parts + 1] = "DETAIL: " .. e.detail end
     if e.hint then parts[#parts + 1] = "HINT: " .. e.hint end
-    if e.where then parts[#parts + 1] = "CONTEXT: " .. e.where:gsub("\n", "\n  ") end
+    local context = e.context or e.where
+    if context then parts[#parts + 1] = "CONTEXT: " .. context:gsub("\n", "\n  ") end
   elseif e.kind == "connection" then
     local target = ""
     if e.host or e.dbname then
@@ -65,16 +66,38 @@ function M.is_sql(e, sqlstate)
   return M.is(e, "sql") and (sqlstate == nil or e.sqlstate == sqlstate)
 end
 
+-- a table someone raised with error({ ... }): its message, else its fields, never "table: 0x.."
+local function describe_table(t)
+  if type(t.message) == "string" then return t.message end
+  if type(t.msg) == "string" then return t.msg end
+  if type(t[1]) == "string" and next(t, #t > 0 and #t or nil) == nil then return table.concat(t, " ") end
+  local parts = {}
+  for k, v in pairs(t) do parts[#parts + 1] = tostring(k) .. " = " .. tostring(v) end
+  table.sort(parts)
+  return "error { " .. table.concat(parts, ", ") .. " }"
+end
+
+--- errors.text(e) -> what anything raised says, readably (a table raised by error{...} too)
+function M.text(e)
+  if M.is(e) then return tostring(e) end
+  if type(e) == "table" then
+    local emt = getmetatable(e)
+    if emt and emt.__tostring then return tostring(e) end
+    return describe_table(e)
+  end
+  return tostring(e)
+end
+
 --- errors.wrap(e) -> a migrun.error from anything raised (a string error becomes kind "lua")
 function M.wrap(e)
   if M.is(e) then return e end
-  return M.new("lua", tostring(e))
+  return M.new("lua", M.text(e))
 end
 
 --- errors.exit_code(e) -> the CLI exit code DESIGN.md gives for an error of this kind
 function M.exit_code(e)
   local kind = M.is(e) and e.kind or "lua"
-  if kind == "usage" or kind == "playbook" or kind == "drift" then return 2 end
+  if kind == "usage" or kind == "playbook" or kind == "drift" or kind == "parse" then return 2 end
   if kind == "connection" or kind == "environment" then return 3 end
   if kind == "declined" then return 4 end
   if kind == "recovery" then return 5 end

@@ -7,9 +7,13 @@ local ident = require "migrun.ident"
 local snapshot = require "migrun.snapshot"
 local sqlsplit = require "migrun.sqlsplit"
 local proc = require "migrun.proc"
+local pg = require "migrun.pg"
 local text = require "migrun.text"
 
 local M = {}
+
+--- expect.NOT_CHECKED: what a check returns first when it could not look (actual = why)
+M.NOT_CHECKED = setmetatable({}, { __name = "migrun.not_checked" })
 
 --- expect.NULL: stands for SQL NULL in an expected value or row (nil cannot sit in a list)
 M.NULL = setmetatable({}, { __name = "migrun.null", __tostring = function() return "NULL" end })
@@ -263,7 +267,16 @@ local function expected_rows(e)
   return rows
 end
 
+local function query_expected(e)
+  if e.mode == "value" then return e.value == M.NULL and "NULL" or e.value end
+  if e.mode == "range" then return range_text(e.value) end
+  if e.mode == "function" then return "satisfies its condition" end
+  return show_rows(expected_rows(e))
+end
+
 kinds.query = {
+  may_write = true,                                  -- the user's SQL: checked under a savepoint
+  expected = query_expected,
   describe = function(e)
     local head = "query(" .. one_line(e.sql) .. ")"
     if e.mode == "value" then return head .. " = " .. show_value(e.value) end
@@ -288,18 +301,17 @@ kinds.query = {
           if not same(want[i][c], got[i][c]) then ok = false; break end
         end
       end
-      return ok, show_rows(got), show_rows(want)
+      return ok, show_rows(got), query_expected(e)
     end
     local actual
     if res.n > 0 and res.ncols > 0 then actual = res[1][res.columns[1]] end
     local report = res.n == 0 and "no rows" or (actual == nil and "NULL" or actual)
     if e.mode == "value" then
-      local want = e.value == M.NULL and "NULL" or e.value
-      return res.n > 0 and same(e.value, actual), report, want
+      return res.n > 0 and same(e.value, actual), report, query_expected(e)
     elseif e.mode == "range" then
-      return actual ~= nil and count_ok(e.value, actual), report, range_text(e.value)
+      return actual ~= nil and count_ok(e.value, actual), report, query_expected(e)
     end
-    return e.value(actual) and true or false, report, "satisfies its condition"
+    return e.value(actual) and true or false, report, query_expected(e)
   end,
 }
 
@@ -352,6 +364,7 @@ local function before_of(ctx, t)
 end
 
 kinds.delta = {
+  needs_baseline = true,                             -- compares with the run-start snapshot
   describe = function(e)
     return "delta(" .. ident.display(e.table) .. ") " .. count_text(e.match, true)
   end,
@@ -378,6 +391,7 @@ local function rows_fp(n, fp)
 end
 
 kinds.unchanged = {
+  needs_baseline = true,
   describe = function(e) return "unchanged(" .. ident.display(e.table) .. ")" end,
   check = function(e, ctx)
     local before, why = before_of(ctx, e.table)
@@ -816,7 +830,7 @@ function M.schema(file, opts)
   local privileges = not (opts and opts.privileges == false)
   -- pg_dump runs on a connection of its own: it cannot see uncommitted changes, so the
   -- check refuses a transaction that has written anything, and runs without a savepoint
-  return new("schema", at, { path = file, privileges = privileges, outside_transaction = true })
+  return new("schema", at, { path = file, privileges = privileges })
 end
 
 local function is_migrun_stmt(first)
@@ -964,106 +978,15 @@ function M.diff(a, b, opts)
   return table.concat(out, "\n")
 end
 
--- conninfo -> conninfo without its password, the password (nil if none). Both forms:
--- postgresql://user:pw@host/db?password=pw and key=value pairs (values may be 'quoted').
-local function pct_decode(s)
-  return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
-end
-
-local function split_password(conninfo)
-  local scheme, rest = conninfo:match("^(postgres[a-z]*://)(.*)$")
-  if scheme then
-    local password
-    local authority, tail = rest:match("^([^/?]*)(.*)$")
-    local userinfo, hosts = authority:match("^(.*)@(.*)$")
-    if userinfo then
-      local user, pw = userinfo:match("^([^:]*):(.*)$")
-      if user then
-        password = pct_decode(pw)
-        authority = user .. "@" .. hosts
-      end
-    end
-    local path, query = tail:match("^([^?]*)%?(.*)$")
-    if query then
-      local keep = {}
-      for pair in query:gmatch("[^&]+") do
-        local k, v = pair:match("^([^=]*)=(.*)$")
-        if k == "password" then password = pct_decode(v) else keep[#keep + 1] = pair end
-      end
-      tail = path .. (#keep > 0 and "?" .. table.concat(keep, "&") or "")
-    end
-    return scheme .. authority .. tail, password
-  end
-  local out, password, i, n = {}, nil, 1, #conninfo
-  while i <= n do
-    local ks, ke, key = conninfo:find("^%s*([%w_]+)%s*=%s*", i)
-    if not ks then break end
-    i = ke + 1
-    local raw, value
-    if conninfo:sub(i, i) == "'" then
-      local j, buf = i + 1, {}
-      while j <= n do
-        local c = conninfo:sub(j, j)
-        if c == "\\" then
-          buf[#buf + 1] = conninfo:sub(j + 1, j + 1); j = j + 2
-        elseif c == "'" then
-          break
-        else
-          buf[#buf + 1] = c; j = j + 1
-        end
-      end
-      raw, value, i = conninfo:sub(i, j), table.concat(buf), j + 1
-    else
-      local s, e = conninfo:find("^%S*", i)
-      raw = conninfo:sub(s, e)
-      value, i = raw:gsub("\\(.)", "%1"), e + 1
-    end
-    if key == "password" then password = value else out[#out + 1] = key .. "=" .. raw end
-  end
-  return table.concat(out, " "), password
-end
-M._split_password = split_password
-
-local function conninfo_quote(v)
-  return "'" .. tostring(v):gsub("\\", "\\\\"):gsub("'", "\\'") .. "'"
-end
-
-local function pg_dump_path(ctx)
-  if ctx.pg_dump then return ctx.pg_dump end
-  local lfs = require "lfs"
-  local function exe(p) return lfs.attributes(p, "mode") == "file" and p or nil end
-  local dir = os.getenv("MIGRUN_PG_BINDIR")
-  if dir and exe(dir .. "/pg_dump") then return dir .. "/pg_dump" end
-  -- the newest installed client: pg_dump refuses a server newer than itself
-  local best
-  if lfs.attributes("/usr/lib/postgresql", "mode") == "directory" then
-    for v in lfs.dir("/usr/lib/postgresql") do
-      local num = tonumber(v)
-      if num and (not best or num > best) and exe("/usr/lib/postgresql/" .. v .. "/bin/pg_dump") then
-        best = num
-      end
-    end
-  end
-  if best then return "/usr/lib/postgresql/" .. best .. "/bin/pg_dump" end
-  return proc.which("pg_dump")
-end
-
 -- the live schema as pg_dump prints it -> text | nil, message
 local function dump_schema(ctx)
-  local exe = pg_dump_path(ctx)
-  if not exe then return nil, "pg_dump not found" end
-  local conninfo = ctx.conninfo
-  if conninfo == nil then
-    local info, parts = ctx.db:info(), {}
-    for _, k in ipairs({ "host", "port", "user", "dbname" }) do
-      if info[k] and info[k] ~= "" then parts[#parts + 1] = k .. "=" .. conninfo_quote(info[k]) end
-    end
-    conninfo = table.concat(parts, " ")
-  end
-  local clean, password = split_password(conninfo)
+  local ok, exe = pcall(pg.tool, "pg_dump", { major = ctx.db and pg.major(ctx.db:server_version()),
+                                               override = ctx.pg_dump })
+  if not ok then return nil, tostring(exe) end
+  local clean, env0 = pg.split_password(ctx.conninfo or pg.conninfo_of(ctx.db))
   local env = {}
   for k, v in pairs(ctx.env or {}) do env[k] = v end
-  if password and env.PGPASSWORD == nil then env.PGPASSWORD = password end
+  if env0.PGPASSWORD and env.PGPASSWORD == nil then env.PGPASSWORD = env0.PGPASSWORD end
   local argv = { exe, "--schema-only", "--exclude-schema=migrun", "--no-password",
                  "--lock-wait-timeout=" .. (ctx.pg_dump_lock_wait or "10s") }
   if clean ~= "" then argv[#argv + 1] = "--dbname=" .. clean end
@@ -1083,6 +1006,9 @@ local function resolve(dir, path)
 end
 
 kinds.schema = {
+  -- pg_dump runs on a connection of its own: it cannot see uncommitted changes, so the check
+  -- refuses a transaction that has written anything, and runs without a savepoint
+  outside_transaction = true,
   describe = function(e) return "schema(" .. e.path .. ")" end,
   check = function(e, ctx)
     local want = "same as " .. e.path
@@ -1090,10 +1016,10 @@ kinds.schema = {
     -- pg_dump connects by itself: it cannot see what an open transaction changed (and would
     -- wait on its locks); a transaction that has changed nothing yet has no xid
     if status == "intrans" and ctx.db:query("SELECT txid_current_if_assigned() AS x")[1].x then
-      return false, "not checked: pg_dump cannot see an open transaction's changes " ..
-                    "(check the schema after COMMIT)", want
+      return M.NOT_CHECKED, "pg_dump cannot see an open transaction's changes " ..
+                            "(check the schema after COMMIT)", want
     elseif status and status ~= "idle" and status ~= "intrans" then
-      return false, "not checked: the connection is " .. status, want
+      return M.NOT_CHECKED, "the connection is " .. status, want
     end
     local ref, rerr = text.readfile(resolve(ctx.dir, e.path))
     if not ref then return false, "cannot read " .. e.path .. ": " .. tostring(rerr), want end
@@ -1126,6 +1052,7 @@ function M.that(description, fn, opts)
 end
 
 kinds.that = {
+  may_write = true,                                  -- the user's Lua: checked under a savepoint
   describe = function(e) return e.description end,
   check = function(e, ctx)
     local ok, actual, expected = e.fn(ctx.db, ctx)
@@ -1155,6 +1082,20 @@ end
 --- e:check(ctx) -> ok, actual, expected; ctx = {db, before, dir, conninfo, env}
 function Expectation:check(ctx)
   return kinds[self.kind].check(self, ctx)
+end
+
+--- e:has(flag) -> true when its kind carries the flag: "needs_baseline" (compares with the
+-- run-start snapshot), "outside_transaction" (cannot see an open transaction's work),
+-- "may_write" (runs the user's own SQL or Lua, so it is checked under a savepoint)
+function Expectation:has(flag)
+  return kinds[self.kind][flag] == true
+end
+
+--- e:expected() -> what it expects, for a report when its check could not run
+function Expectation:expected()
+  local f = kinds[self.kind].expected
+  if f then return f(self) end
+  return kinds[self.kind].describe(self)
 end
 
 --- e:tables() -> names of the tables it reads (for the before/after snapshot)
@@ -1203,8 +1144,8 @@ local function run_one(ctx, e)
   -- ctx.savepoints = false: the caller gives up on its transaction when a check raises, so a
   -- built-in check (read-only by construction) skips the savepoint's two round trips. The
   -- user's own SQL (query) and Lua (that) may write: they always run under one, rolled back.
-  local isolate = ctx.savepoints ~= false or e.kind == "query" or e.kind == "that"
-  if db and isolate and db:status() == "intrans" and not e.outside_transaction then
+  local isolate = ctx.savepoints ~= false or e:has("may_write")
+  if db and isolate and db:status() == "intrans" and not e:has("outside_transaction") then
     local tx = db:begin()
     local res = table.pack(pcall(e.check, e, ctx))
     local rok, rerr = pcall(tx.rollback, tx)
@@ -1227,11 +1168,13 @@ function M.check_all(ctx, list)
     r.description = dok and desc or e.kind
     results[#results + 1] = r
     local pok, ok, actual, expected = run_one(ctx, e)
-    if pok then
+    if pok and ok == M.NOT_CHECKED then
+      r.ok, r.not_checked, r.actual, r.expected = false, actual, "not checked: " .. actual, expected
+    elseif pok then
       r.ok, r.actual, r.expected = ok and true or false, actual, expected
     else
       local err = ok
-      r.ok, r.actual, r.error = false, first_line(err), err
+      r.ok, r.actual, r.error, r.expected = false, first_line(err), err, e:expected()
       local status = ctx.db and ctx.db:status()
       if errors.is(err, "interrupted") or (status and ABORTED[status]) then
         if type(err) == "table" then err.results = results end

@@ -1,7 +1,12 @@
 --- migrun.ledger: what lands in the database, schema `migrun` (DESIGN.md): runs, steps,
--- expectations. Steps are written in the same transaction as their work, so the ledger
--- says exactly what is applied. Nothing of the user's schema is touched here.
+-- expectations, gate answers, and the steps each playbook has shown a run. Steps are written
+-- in the same transaction as their work, so the ledger says exactly what is applied. Nothing
+-- of the user's schema is touched here.
+local cjson = require "cjson"
+
 local M = {}
+
+M.VERSION = 2
 
 local SCHEMA = [[
 CREATE SCHEMA IF NOT EXISTS migrun;
@@ -49,27 +54,86 @@ CREATE TABLE IF NOT EXISTS migrun.expectations (
 );
 ]]
 
+-- version 2: what a run is (run, dry run, rehearsal, rollback, baseline, ...), its --set
+-- values and note; each step's text (for reports and accept-drift's diff) and a note (why it
+-- was baselined or accepted); the gate answers; the steps a playbook has shown a run (a new
+-- step before applied ones is drift, one skipped by --only is not)
+local V2 = [[
+ALTER TABLE migrun.runs ADD COLUMN IF NOT EXISTS kind text NOT NULL DEFAULT 'run';
+ALTER TABLE migrun.runs ADD COLUMN IF NOT EXISTS vars jsonb;
+ALTER TABLE migrun.runs ADD COLUMN IF NOT EXISTS note text;
+ALTER TABLE migrun.runs ADD COLUMN IF NOT EXISTS baseline jsonb;   -- run-start snapshot (fresh starts)
+ALTER TABLE migrun.steps ADD COLUMN IF NOT EXISTS body text;
+ALTER TABLE migrun.steps ADD COLUMN IF NOT EXISTS note text;
+CREATE TABLE IF NOT EXISTS migrun.gates (
+  id          bigserial PRIMARY KEY,
+  run_id      bigint NOT NULL,
+  gate        text NOT NULL,
+  items       jsonb NOT NULL,             -- [{question, answer}]
+  answer      text NOT NULL,              -- yes | no | yes (--yes) | no terminal
+  answered_by text,                       -- os user@host
+  waited_ms   numeric,
+  answered_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE TABLE IF NOT EXISTS migrun.plan_steps (
+  playbook    text NOT NULL,
+  phase       text NOT NULL,
+  step        text NOT NULL,
+  first_run   bigint NOT NULL,
+  PRIMARY KEY (playbook, phase, step)
+);
+]]
+
 --- ledger.exists(db) -> true when schema migrun holds the ledger
 function M.exists(db)
   return db:query("SELECT to_regclass('migrun.steps') IS NOT NULL AS e")[1].e
 end
 
---- ledger.ensure(db): create schema migrun and its tables on first use
+--- ledger.ensure(db): create schema migrun and its tables on first use, bring an older ledger
+-- up to this version (one query when it is current)
 function M.ensure(db)
-  if M.exists(db) then return end
-  db:tx(function() db:script(SCHEMA, { name = "migrun ledger" }) end)
+  local r = db:query([[SELECT to_regclass('migrun.steps') IS NOT NULL AS e,
+                              to_regclass('migrun.plan_steps') IS NOT NULL AS v2]])[1]
+  if r.e and r.v2 then return end
+  db:tx(function()
+    if not r.e then db:script(SCHEMA, { name = "migrun ledger" }) end
+    db:script(V2, { name = "migrun ledger v2" })
+  end)
 end
 
---- ledger.start_run(db, info) -> run id (committed at once: the run is visible while it runs)
+--- ledger.start_run(db, info) -> run id (committed at once: the run is visible while it runs).
+-- info: playbook, checksum, target, host, os_user, version, kind, dry_run, vars, note, plan
+-- (the phase/step pairs of the playbook as this run sees it)
 function M.start_run(db, info)
   -- runs left 'running' by a process that died are no longer running: we hold the lock
-  db:exec([[UPDATE migrun.runs SET status = 'abandoned', finished_at = clock_timestamp()
-            WHERE status = 'running']])
-  return db:query([[INSERT INTO migrun.runs (playbook, playbook_checksum, target, host, os_user,
-                      migrun_version, dry_run)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id]],
-                  info.playbook, info.checksum, info.target, info.host, info.os_user,
-                  info.version, info.dry_run or false)[1].id
+  local id = db:query([[
+    WITH abandoned AS (UPDATE migrun.runs SET status = 'abandoned', finished_at = clock_timestamp()
+                       WHERE status = 'running')
+    INSERT INTO migrun.runs (playbook, playbook_checksum, target, host, os_user, migrun_version,
+                             dry_run, kind, vars, note)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10) RETURNING id]],
+    info.playbook, info.checksum, info.target, info.host, info.os_user, info.version,
+    info.dry_run or false, info.kind or "run",
+    info.vars and next(info.vars) and cjson.encode(info.vars) or nil, info.note)[1].id
+  if info.plan and #info.plan > 0 then
+    db:exec([[INSERT INTO migrun.plan_steps (playbook, phase, step, first_run)
+              SELECT $1, p->>0, p->>1, $2 FROM json_array_elements($3::json) AS p
+              ON CONFLICT DO NOTHING]], info.playbook, id, cjson.encode(info.plan))
+  end
+  return id
+end
+
+--- ledger.save_baseline(db, id, snapshot_json): the run-start snapshot a resumed run compares with
+function M.save_baseline(db, id, json)
+  db:exec("UPDATE migrun.runs SET baseline = $2::jsonb WHERE id = $1", id, json)
+end
+
+--- ledger.baseline(db, playbook) -> {run_id, json} of the newest run that started this
+-- playbook from the beginning, or nil
+function M.baseline(db, playbook)
+  local r = db:query([[SELECT id, baseline::text AS b FROM migrun.runs
+                       WHERE playbook = $1 AND baseline IS NOT NULL ORDER BY id DESC LIMIT 1]], playbook)[1]
+  return r and { run_id = r.id, json = r.b } or nil
 end
 
 --- ledger.finish_run(db, id, status, error, summary_json)
@@ -78,49 +142,16 @@ function M.finish_run(db, id, status, err, summary)
               summary = $4::jsonb WHERE id = $1]], id, status, err, summary)
 end
 
+local STEP_COLUMNS = "run_id, playbook, phase, step, kind, checksum, status, duration_ms, rows, " ..
+                     "attempt, error, body, note"
+
 --- ledger.record_step(db, rec): one row; rec = {run_id, playbook, phase, step, kind,
--- checksum, status, duration_ms, rows, attempt, error}
+-- checksum, status, duration_ms, rows, attempt, error, body, note}
 function M.record_step(db, r)
-  db:exec([[INSERT INTO migrun.steps (run_id, playbook, phase, step, kind, checksum, status,
-              duration_ms, rows, attempt, error)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)]],
+  db:exec("INSERT INTO migrun.steps (" .. STEP_COLUMNS .. ") VALUES " ..
+          "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
           r.run_id, r.playbook, r.phase, r.step, r.kind, r.checksum, r.status,
-          r.duration_ms, r.rows, r.attempt or 1, r.error)
-end
-
---- ledger.record_expectations(db, run_id, phase, results)
-function M.record_expectations(db, run_id, phase, results)
-  for _, r in ipairs(results) do
-    db:exec([[INSERT INTO migrun.expectations (run_id, phase, description, ok, expected, actual)
-              VALUES ($1, $2, $3, $4, $5, $6)]],
-            run_id, phase, r.description, r.ok, M.show(r.expected), M.show(r.actual))
-  end
-end
-
---- ledger.batch_sql(db, steps, results) -> one SQL text inserting all these step records and
--- expectation results (JSON literals, so it can share a round trip with COMMIT), or nil
-function M.batch_sql(db, steps, results)
-  local cjson = require "cjson"
-  local parts = {}
-  if #steps > 0 then
-    parts[#parts + 1] = [[INSERT INTO migrun.steps (run_id, playbook, phase, step, kind, checksum, status,
-        duration_ms, rows, attempt, error)
-      SELECT run_id, playbook, phase, step, kind, checksum, status, duration_ms, rows,
-             coalesce(attempt, 1), error
-      FROM json_populate_recordset(NULL::migrun.steps, ]] .. db:quote_literal(cjson.encode(steps)) .. ")"
-  end
-  if #results > 0 then
-    local rows = {}
-    for i, r in ipairs(results) do
-      rows[i] = { run_id = r.run_id, phase = r.phase, description = r.description, ok = r.ok and true or false,
-                  expected = M.show(r.expected), actual = M.show(r.actual) }
-    end
-    parts[#parts + 1] = [[INSERT INTO migrun.expectations (run_id, phase, description, ok, expected, actual)
-      SELECT run_id, phase, description, ok, expected, actual
-      FROM json_populate_recordset(NULL::migrun.expectations, ]] .. db:quote_literal(cjson.encode(rows)) .. ")"
-  end
-  if #parts == 0 then return nil end
-  return table.concat(parts, "; ")
+          r.duration_ms, r.rows, r.attempt or 1, r.error, r.body, r.note)
 end
 
 --- ledger.show(v) -> a value as the ledger and reports print it
@@ -138,18 +169,74 @@ function M.show(v)
   return tostring(v)
 end
 
---- ledger.state(db, playbook) -> { [phase] = { [step] = latest row } } (empty without a ledger)
+local function expectation_rows(run_id, phase, results)
+  local rows = {}
+  for i, r in ipairs(results) do
+    rows[i] = { run_id = r.run_id or run_id, phase = r.phase or phase, description = r.description,
+                ok = r.ok and true or false, expected = M.show(r.expected), actual = M.show(r.actual) }
+  end
+  return rows
+end
+
+local function steps_sql(db, steps)
+  return "INSERT INTO migrun.steps (" .. STEP_COLUMNS .. ") SELECT run_id, playbook, phase, step, " ..
+    "kind, checksum, status, duration_ms, rows, coalesce(attempt, 1), error, body, note " ..
+    "FROM json_populate_recordset(NULL::migrun.steps, " .. db:quote_literal(cjson.encode(steps)) .. ")"
+end
+
+local function expectations_sql(db, rows)
+  return [[INSERT INTO migrun.expectations (run_id, phase, description, ok, expected, actual)
+    SELECT run_id, phase, description, ok, expected, actual
+    FROM json_populate_recordset(NULL::migrun.expectations, ]] ..
+    db:quote_literal(cjson.encode(rows)) .. ")"
+end
+
+--- ledger.record_expectations(db, run_id, phase, results): one statement for all of them
+function M.record_expectations(db, run_id, phase, results)
+  if #results == 0 then return end
+  db:exec(expectations_sql(db, expectation_rows(run_id, phase, results)))
+end
+
+--- ledger.batch_sql(db, steps, results) -> one SQL text inserting all these step records and
+-- expectation results (JSON literals, so it can share a round trip with COMMIT), or nil
+function M.batch_sql(db, steps, results)
+  local parts = {}
+  if #steps > 0 then parts[#parts + 1] = steps_sql(db, steps) end
+  if #results > 0 then parts[#parts + 1] = expectations_sql(db, expectation_rows(nil, nil, results)) end
+  if #parts == 0 then return nil end
+  return table.concat(parts, "; ")
+end
+
+--- ledger.record_gate(db, run_id, g): g = {gate, items = {{question, answer}}, answer,
+-- answered_by, waited_ms}
+function M.record_gate(db, run_id, g)
+  db:exec([[INSERT INTO migrun.gates (run_id, gate, items, answer, answered_by, waited_ms)
+            VALUES ($1, $2, $3::jsonb, $4, $5, $6)]], run_id, g.gate, cjson.encode(g.items),
+          g.answer, g.answered_by, g.waited_ms)
+end
+
+--- ledger.state(db, playbook) -> {steps = {[phase] = {[step] = latest row}}, known = {set of
+-- phase.."\0"..step a run has seen}}; empty without a ledger
 function M.state(db, playbook)
-  local state = {}
-  if not M.exists(db) then return state end
+  local state = { steps = {}, known = {} }
+  local have = db:query([[SELECT to_regclass('migrun.steps') IS NOT NULL AS e,
+                                 to_regclass('migrun.plan_steps') IS NOT NULL AS v2]])[1]
+  if not have.e then return state end
+  local v2 = have.v2
   local res = db:query([[
     SELECT DISTINCT ON (phase, step) phase, step, kind, checksum, status, run_id,
-           started_at::text AS started_at, duration_ms::float8 AS duration_ms, rows
+           started_at::text AS started_at, duration_ms::float8 AS duration_ms, rows]] ..
+           (v2 and ", body" or "") .. [[
     FROM migrun.steps WHERE playbook = $1 AND kind <> 'phase'
     ORDER BY phase, step, id DESC]], playbook)
   for _, r in ipairs(res) do
-    state[r.phase] = state[r.phase] or {}
-    state[r.phase][r.step] = r
+    state.steps[r.phase] = state.steps[r.phase] or {}
+    state.steps[r.phase][r.step] = r
+  end
+  if v2 then
+    for _, r in ipairs(db:query("SELECT phase, step FROM migrun.plan_steps WHERE playbook = $1", playbook)) do
+      state.known[r.phase .. "\0" .. r.step] = true
+    end
   end
   return state
 end
@@ -169,7 +256,7 @@ end
 --- ledger.steps(db, run_id) -> the step rows of one run, in order
 function M.steps(db, run_id)
   return db:query([[SELECT phase, step, kind, status, duration_ms::float8 AS duration_ms, rows,
-                           attempt, error, started_at::text AS started_at
+                           attempt, error, note, started_at::text AS started_at
                     FROM migrun.steps WHERE run_id = $1 ORDER BY id]], run_id)
 end
 
@@ -177,6 +264,21 @@ end
 function M.expectations(db, run_id)
   return db:query([[SELECT phase, description, ok, expected, actual FROM migrun.expectations
                     WHERE run_id = $1 ORDER BY id]], run_id)
+end
+
+--- ledger.gates(db, run_id) -> the gate answers of one run, in order
+function M.gates(db, run_id)
+  if db:query("SELECT to_regclass('migrun.gates') IS NOT NULL AS g")[1].g == false then return {} end
+  local rows = db:query([[SELECT gate, items::text AS items, answer, answered_by,
+                                 waited_ms::float8 AS waited_ms,
+                                 to_char(answered_at, 'YYYY-MM-DD HH24:MI:SS TZ') AS answered_at
+                          FROM migrun.gates WHERE run_id = $1 ORDER BY id]], run_id)
+  local out = {}
+  for i, r in ipairs(rows) do
+    out[i] = { gate = r.gate, items = cjson.decode(r.items), answer = r.answer,
+               answered_by = r.answered_by, waited_ms = r.waited_ms, answered_at = r.answered_at }
+  end
+  return out
 end
 
 return M

@@ -1,155 +1,371 @@
---- migrun.plan: the read-only verbs. `plan` shows phases, steps (applied, pending, drifted),
--- budgets and expectations; `check` runs preflight and final verify in a READ ONLY
--- transaction; `status` prints the ledger's runs with their phases and timings.
+--- migrun.plan: the read-only verbs (policy layer). `plan` builds what a run would do from the
+-- ledger (applied, pending, drifted) and renders it; `plan --rollback` what a rollback would
+-- undo and the rows it would lose; `check` runs the expectations the ledger's state calls for
+-- in a READ ONLY transaction; `status` lists the ledger's runs. Each builds data (for --json)
+-- and renders text from it.
 local clock = require "migrun.clock"
+local ident = require "migrun.ident"
+local json = require "migrun.json"
 local ledger = require "migrun.ledger"
-local runner = require "migrun.runner"
+local sqlsplit = require "migrun.sqlsplit"
+local state = require "migrun.run.state"
 
 local M = {}
 
-local function budget(b)
-  return b and (" budget " .. b.text .. (b.warn and " (warn)" or "")) or ""
+local array = json.array
+
+local function budget_text(b)
+  return b and (b.text .. (b.warn and " (warn)" or "")) or nil
 end
 
---- plan.render(pb, db_or_nil) -> text
-function M.render(pb, db)
-  local state = db and ledger.state(db, pb.name) or nil
-  local drift = {}
-  if state then
-    for _, d in ipairs(runner.drift(pb, state)) do drift[d.phase .. "\0" .. d.step] = true end
+local function descriptions(list)
+  local out = array()
+  for _, e in ipairs(list or {}) do out[#out + 1] = e:describe() end
+  return out
+end
+
+--- the step's name as people know it: a file, or the first line of inline SQL
+local function step_label(st)
+  if st.file or st.kind == "lua" then return st.name end
+  local first = (st.text or ""):match("^%s*([^\n]*)") or ""
+  if #first > 60 then first = first:sub(1, 57) .. "..." end
+  if st.name:find("^sql #") or st.name == "rollback" then return first end
+  return st.name .. ": " .. first
+end
+M.step_label = step_label
+
+--- plan.build(pb, db) -> {playbook, file, description, on_failure, lock_timeout, budget,
+-- preflight, backup, protect, items = {{kind, name, state, steps, verify, rollback, ...}},
+-- verify, report, drift}
+function M.build(pb, db)
+  local ls = ledger.state(db, pb.name)
+  local drift = state.drift(pb, ls)
+  local drifted = {}
+  for _, d in ipairs(drift) do drifted[state.key(d.phase, d.step)] = d end
+  local p = { playbook = pb.name, file = pb.path, description = pb.description, on_failure = pb.on_failure,
+              lock_timeout = clock.format(pb.lock_timeout), budget = budget_text(pb.budget),
+              preflight = descriptions(pb.preflight), backup = pb.backup and pb.backup:describe() or nil,
+              protect = array(), items = array(), verify = descriptions(pb.verify), report = pb.report,
+              drift = array() }
+  for _, d in ipairs(drift) do
+    p.drift[#p.drift + 1] = { phase = d.phase, step = d.step, reason = d.reason, text = state.describe_drift(d) }
   end
-  local lines = {}
-  local function add(fmt, ...) lines[#lines + 1] = string.format(fmt, ...) end
-  add("playbook %s%s", pb.name, pb.description and (" — " .. pb.description) or "")
-  add("  file %s, on_failure = %s, lock_timeout %s%s", pb.path, pb.on_failure,
-      clock.format(pb.lock_timeout), budget(pb.budget))
-  if #pb.preflight > 0 then
-    add("preflight")
-    for _, e in ipairs(pb.preflight) do add("  expect %s", e:describe()) end
-  end
-  if pb.backup then add("backup %s", pb.backup.describe and pb.backup:describe() or "yes") end
-  if #pb.protect > 0 then
-    local t = {}
-    for _, p in ipairs(pb.protect) do t[#t + 1] = p.mode == "grow" and (p.table .. " (may grow)") or p.table end
-    add("protect %s", table.concat(t, ", "))
-  end
+  for _, pr in ipairs(pb.protect) do p.protect[#p.protect + 1] = { table = pr.table, mode = pr.mode } end
   for _, item in ipairs(pb.items) do
     if item.kind == "gate" then
-      add("gate %s", item.name)
-      for _, q in ipairs(item.items) do add("  [ ] %s", q) end
+      p.items[#p.items + 1] = { kind = "gate", name = item.name, questions = array({ table.unpack(item.items) }) }
     else
-      local pending = state and #runner.pending_steps(item, state)
-      local st = not state and "state unknown" or pending == 0 and "applied" or
-                 pending == #item.steps and "pending" or "partly applied"
-      add("phase %s  [%s]%s%s", item.name, st, budget(item.budget),
-          item.transaction and "" or "  (no transaction)")
-      for _, s in ipairs(item.steps) do
-        local rec = state and state[item.name] and state[item.name][s.name]
-        local sst = not state and "" or drift[item.name .. "\0" .. s.name] and "  [DRIFT: changed since applied]"
-                    or (rec and rec.status == "applied") and "  [applied]" or "  [pending]"
-        add("  step %s (%s)%s%s", s.name, s.kind, budget(s.budget), sst)
+      local steps = array()
+      for _, st in ipairs(item.steps) do
+        local d = drifted[state.key(item.name, st.name)]
+        steps[#steps + 1] = { name = st.name, label = step_label(st), kind = st.kind, budget = budget_text(st.budget),
+          state = d and ("drift: " .. d.reason) or state.is_applied(ls, item.name, st.name) and "applied" or "pending" }
       end
-      for _, e in ipairs(item.verify) do add("  expect %s", e:describe()) end
-      add("  rollback %s", item.rollback and item.rollback.name or "none defined")
+      p.items[#p.items + 1] = { kind = "phase", name = item.name, state = state.phase_state(item, ls),
+        budget = budget_text(item.budget), transaction = item.transaction, steps = steps,
+        verify = descriptions(item.verify), rollback = item.rollback and step_label(item.rollback) or nil }
     end
   end
-  if #pb.verify > 0 then
-    add("verify")
-    for _, e in ipairs(pb.verify) do add("  expect %s", e:describe()) end
-  end
-  if pb.report then add("report %s", pb.report) end
-  return table.concat(lines, "\n") .. "\n"
+  return p
 end
 
---- plan.rollback(pb, db, to) -> text: what `migrun rollback` would undo, newest first, and
--- the rows written since each phase was applied that its rollback would lose
-function M.rollback(pb, db, to)
-  local cjson = require "cjson"
-  local snapshot = require "migrun.snapshot"
-  local plan = runner.rollback_plan(pb, db, to)
+--- plan.render(p) -> text
+function M.render(p)
   local lines = {}
   local function add(fmt, ...) lines[#lines + 1] = string.format(fmt, ...) end
-  if #plan.phases == 0 then return "nothing to roll back\n" end
-  add("rollback of %s would undo, in this order:", pb.name)
-  for _, ph in ipairs(plan.phases) do
-    if ph == plan.stop then
-      add("  %s: NO ROLLBACK DEFINED: the rollback stops here; it and the phases before it stay applied",
-          ph.name)
-      break
-    end
-    add("  %s: %s", ph.name, ph.rollback.name)
-    -- the run that applied it recorded row counts when it finished
-    local run_id
-    for _, rec in pairs(plan.state[ph.name] or {}) do run_id = math.max(run_id or 0, rec.run_id) end
-    local after = {}
-    if run_id then
-      local r = db:query("SELECT summary::text AS s FROM migrun.runs WHERE id = $1", run_id)[1]
-      local sum = r and r.s and cjson.decode(r.s) or {}
-      for _, t in ipairs(sum.tables or {}) do after[t.table] = t.after end
-    end
-    local tables = {}
-    runner.touched_tables(ph.rollback.text, tables)
-    local names = {}
-    for t in pairs(tables) do names[#names + 1] = t end
-    table.sort(names)
-    for _, t in ipairs(names) do
-      local now = snapshot.count_rows(db, t)
-      local was = after[t]
-      local dropped = (ph.rollback.text or ""):lower():find("drop%s+table[^;]-" .. t:lower():gsub("%p", "%%%0"))
-      if now and dropped then
-        add("    %s: dropped, its %d row(s) lost", t, now)
-      elseif now and type(was) == "number" and now > was then
-        add("    %s: %d row(s) written since the phase was applied (%d then, %d now) may be lost",
-            t, now - was, was, now)
-      elseif now then
-        add("    %s: %d row(s) now", t, now)
+  add("playbook %s%s", p.playbook, p.description and (" — " .. p.description) or "")
+  add("  file %s, on_failure = %s, lock_timeout %s%s", p.file, p.on_failure, p.lock_timeout,
+      p.budget and (", budget " .. p.budget) or "")
+  if #p.preflight > 0 then
+    add("preflight")
+    for _, d in ipairs(p.preflight) do add("  expect %s", d) end
+  end
+  if p.backup then add("backup %s", p.backup) end
+  if #p.protect > 0 then
+    local t = {}
+    for _, pr in ipairs(p.protect) do t[#t + 1] = pr.mode == "grow" and (pr.table .. " (may grow)") or pr.table end
+    add("protect %s", table.concat(t, ", "))
+  end
+  for _, item in ipairs(p.items) do
+    if item.kind == "gate" then
+      add("gate %s", item.name)
+      for _, q in ipairs(item.questions) do add("  [ ] %s", q) end
+    else
+      add("phase %s  [%s]%s%s", item.name, item.state, item.budget and ("  budget " .. item.budget) or "",
+          item.transaction and "" or "  (no transaction)")
+      for _, s in ipairs(item.steps) do
+        add("  step %s (%s)%s  [%s]", s.label, s.kind, s.budget and ("  budget " .. s.budget) or "", s.state)
       end
+      for _, d in ipairs(item.verify) do add("  expect %s", d) end
+      add("  rollback %s", item.rollback or "none defined")
     end
+  end
+  if #p.verify > 0 then
+    add("verify")
+    for _, d in ipairs(p.verify) do add("  expect %s", d) end
+  end
+  if p.report then add("report %s (with the run id in its name)", p.report) end
+  if #p.drift > 0 then
+    add("")
+    add("DRIFT: the ledger and the playbook disagree; a run refuses until they agree:")
+    for _, d in ipairs(p.drift) do add("  %s", d.text) end
+    add("(put the applied version back, or record the change with `migrun accept-drift`)")
   end
   return table.concat(lines, "\n") .. "\n"
 end
 
---- plan.check(pb, db, out, conninfo) -> exit code: 0 when preflight and verify all pass
+-- ---------------------------------------------------------------------------------------
+-- what a rollback loses
+
+local function strip(sql)
+  return (sql:gsub("%-%-[^\n]*", " "):gsub("/%*.-%*/", " "))
+end
+
+local NAME = "([%w_%.\"]+)"
+
+-- the table names of "a, b, c" (quotes as written)
+local function names_in(list)
+  local out = {}
+  for part in list:gmatch("[^,]+") do
+    local n = part:match("^%s*" .. NAME)
+    if n then out[#out + 1] = n end
+  end
+  return out
+end
+
+local function unquote(n)
+  return (n:gsub('"', ""))
+end
+
+local function count(db, sql, ...)
+  local ok, r = pcall(db.query, db, sql, ...)
+  if ok then return r[1].n end
+end
+
+local function exists(db, t)
+  return ident.check(t) and ident.oid(db, t) ~= nil
+end
+
+-- the rows (or values) one rollback statement destroys, by what the statement is
+local function loss_of(db, stmt)
+  local s = strip(stmt):gsub("%s+", " "):gsub("^ ", ""):gsub(";?%s*$", "")
+  local low = s:lower()
+  local out = {}
+  local tables = low:match("^drop table (.*)$")
+  if tables then
+    tables = tables:gsub("^if exists ", ""):gsub(" cascade$", ""):gsub(" restrict$", "")
+    for _, t in ipairs(names_in(tables)) do
+      t = unquote(t)
+      if exists(db, t) then
+        out[#out + 1] = { table = t, rows = count(db, "SELECT count(*) AS n FROM " .. ident.quote(db, t)),
+                          what = "dropped with all its rows" }
+      end
+    end
+    return out
+  end
+  local trunc = low:match("^truncate (.*)$")
+  if trunc then
+    trunc = trunc:gsub("^table ", ""):gsub("^only ", ""):gsub(" cascade$", ""):gsub(" restrict$", "")
+      :gsub(" restart identity$", ""):gsub(" continue identity$", "")
+    for _, t in ipairs(names_in(trunc)) do
+      t = unquote(t)
+      if exists(db, t) then
+        out[#out + 1] = { table = t, rows = count(db, "SELECT count(*) AS n FROM " .. ident.quote(db, t)),
+                          what = "truncated" }
+      end
+    end
+    return out
+  end
+  local dt, rest = low:match("^delete from " .. NAME .. "(.*)$")
+  if dt then
+    dt = unquote(dt)
+    if not exists(db, dt) then return out end
+    local where_at = rest:find(" where ", 1, true)
+    if rest:find(" using ", 1, true) or rest:find(" returning ", 1, true) then
+      out[#out + 1] = { table = dt, what = "rows deleted (how many: it depends on other tables)" }
+    else
+      local cond = where_at and s:sub(#s - #rest + where_at + 7) or "true"
+      out[#out + 1] = { table = dt, what = "rows deleted",
+        rows = count(db, "SELECT count(*) AS n FROM " .. ident.quote(db, dt) .. " WHERE (" .. cond .. ")") }
+    end
+    return out
+  end
+  local at, cols = low:match("^alter table " .. NAME .. " (drop .*)$")
+  if not at then at, cols = low:match("^alter table if exists " .. NAME .. " (drop .*)$") end
+  if not at then at, cols = low:match("^alter table only " .. NAME .. " (drop .*)$") end
+  if at then
+    at = unquote(at)
+    for clause in (cols .. ","):gmatch("(.-),") do
+      local col = clause:match("^%s*drop column if exists " .. NAME) or clause:match("^%s*drop column " .. NAME)
+        or (not clause:match("^%s*drop constraint") and clause:match("^%s*drop " .. NAME))
+      if col and exists(db, at) then
+        col = unquote(col)
+        local n = count(db, string.format("SELECT count(%s) AS n FROM %s", db:quote_ident(col), ident.quote(db, at)))
+        if n then out[#out + 1] = { table = at, column = col, rows = n, what = "values of the dropped column" } end
+      end
+    end
+  end
+  return out
+end
+
+--- plan.rollback(pb, db, to) -> {playbook, phases = {{name, rollback, stop, losses}}, stop}:
+-- what `migrun rollback` would undo, newest first, and what it destroys: the rows of tables
+-- it drops or truncates, the rows it deletes, the values of columns it drops (dropping a
+-- constraint or an index loses none)
+function M.rollback(pb, db, to)
+  local ls = ledger.state(db, pb.name)
+  local rp = state.rollback_plan(pb, ls, to)
+  local p = { playbook = pb.name, phases = array(), stop = rp.stop and rp.stop.name or nil, rows_lost = 0 }
+  for _, ph in ipairs(rp.phases) do
+    local entry = { name = ph.name, losses = array() }
+    p.phases[#p.phases + 1] = entry
+    if ph == rp.stop then
+      entry.stop = true
+      break
+    end
+    entry.rollback = step_label(ph.rollback)
+    if ph.rollback.kind == "lua" then
+      entry.unknown = "Lua code: migrun cannot tell what it deletes"
+    else
+      for _, stmt in ipairs(sqlsplit.split(ph.rollback.text, ph.rollback.file or pb.file)) do
+        for _, l in ipairs(loss_of(db, stmt.sql)) do
+          entry.losses[#entry.losses + 1] = l
+          if l.rows and not l.column then p.rows_lost = p.rows_lost + l.rows end
+        end
+      end
+    end
+  end
+  return p
+end
+
+--- plan.render_rollback(p) -> text
+function M.render_rollback(p)
+  if #p.phases == 0 then return "nothing to roll back\n" end
+  local lines = { string.format("rollback of %s would undo, in this order:", p.playbook) }
+  for _, ph in ipairs(p.phases) do
+    if ph.stop then
+      lines[#lines + 1] = string.format("  %s: NO ROLLBACK DEFINED: the rollback stops here; it and the " ..
+                                        "phases before it stay applied", ph.name)
+    else
+      lines[#lines + 1] = string.format("  %s: %s", ph.name, ph.rollback)
+      if ph.unknown then lines[#lines + 1] = "    " .. ph.unknown end
+      for _, l in ipairs(ph.losses) do
+        if l.column then
+          lines[#lines + 1] = string.format("    %s.%s: %s non-null value(s) lost (the column is dropped)",
+                                            l.table, l.column, tostring(l.rows))
+        elseif l.rows then
+          lines[#lines + 1] = string.format("    %s: %d row(s) lost (%s)", l.table, l.rows, l.what)
+        else
+          lines[#lines + 1] = string.format("    %s: %s", l.table, l.what)
+        end
+      end
+      if #ph.losses == 0 and not ph.unknown then lines[#lines + 1] = "    loses no rows" end
+    end
+  end
+  lines[#lines + 1] = string.format("rows lost in all: %d", p.rows_lost)
+  return table.concat(lines, "\n") .. "\n"
+end
+
+-- ---------------------------------------------------------------------------------------
+-- check
+
+--- plan.check_sections(pb, ledger_state) -> {{label, list}}: what `check` verifies, following
+-- the ledger: the preflight when nothing is applied, the final verify when all is, else the
+-- verify of each applied phase
+function M.check_sections(pb, ls)
+  local applied = state.applied_phases(pb, ls)
+  local phases = state.phases(pb)
+  local complete = #applied == #phases
+  for _, ph in ipairs(applied) do
+    if #state.pending_steps(ph, ls) > 0 then complete = false end
+  end
+  if #applied == 0 then
+    return { { label = "preflight (nothing is applied yet)", where = "(preflight)", list = pb.preflight } }
+  end
+  if complete then
+    return { { label = "final verify (every phase is applied)", where = "(verify)", list = pb.verify } }
+  end
+  local sections = {}
+  for _, ph in ipairs(applied) do
+    sections[#sections + 1] = { label = string.format("verify of phase '%s' (applied)", ph.name),
+                                where = ph.name, list = ph.verify }
+  end
+  return sections
+end
+
+--- plan.check(pb, db, out, conninfo) -> ok: the sections' expectations in one READ ONLY
+-- transaction; those that compare with a run's start are skipped (no run is starting)
 function M.check(pb, db, out, conninfo)
   local expect = require "migrun.expect"
+  local ls = ledger.state(db, pb.name)
   local ctx = { db = db, dir = pb.dir, conninfo = conninfo }
-  local all = true
+  local all, n = true, 0
   local tx <close> = db:begin()
   db:exec("SET TRANSACTION READ ONLY")
-  for _, part in ipairs({ { "(preflight)", pb.preflight }, { "(verify)", pb.verify } }) do
+  for _, sec in ipairs(M.check_sections(pb, ls)) do
+    out:info(sec.label)
     local list = {}
-    for _, e in ipairs(part[2]) do
-      if e.kind == "delta" or e.kind == "unchanged" then
-        out:info(string.format("  expect %s  skipped (needs a run's starting snapshot)", e:describe()))
+    for _, e in ipairs(sec.list) do
+      if e:has("needs_baseline") then
+        out:info(string.format("  expect %s  skipped (it compares with a run's start)", e:describe()))
       else
         list[#list + 1] = e
       end
     end
+    if #list == 0 then out:info("  (nothing to check)") end
     for _, r in ipairs(expect.check_all(ctx, list)) do
-      out:expectation(part[1], r)
+      r.phase = sec.where
+      out:expectation(sec.where, r)
+      n = n + 1
       if not r.ok then all = false end
     end
   end
   tx:rollback()
-  out:summary(all and "check passed" or "check FAILED", all)
-  return all and 0 or 1
+  out:summary(string.format("check %s (%d expectation(s))", all and "passed" or "FAILED", n), all)
+  return all
 end
 
---- plan.status(db [, playbook]) -> text: runs, newest first, with their phases
+-- ---------------------------------------------------------------------------------------
+-- status
+
+--- plan.status(db [, playbook]) -> runs, newest first, each with its phases and the steps
+-- that did not simply apply (a `started` row followed by the same step's end is not shown)
 function M.status(db, playbook)
-  local runs = ledger.runs(db, playbook, 20)
+  local runs = array()
+  for _, r in ipairs(ledger.runs(db, playbook, 20)) do
+    local entry = { id = r.id, playbook = r.playbook, status = r.status, dry_run = r.dry_run,
+                    started_at = r.started_at, ms = r.ms, by = (r.os_user or "?") .. "@" .. (r.host or "?"),
+                    steps = array() }
+    local rows = ledger.steps(db, r.id)
+    local ended = {}
+    for _, s in ipairs(rows) do
+      if s.status ~= "started" then ended[state.key(s.phase, s.step)] = true end
+    end
+    for _, s in ipairs(rows) do
+      local finished_later = s.status == "started" and ended[state.key(s.phase, s.step)]
+      if (s.kind == "phase" or s.status ~= "applied") and not finished_later then
+        entry.steps[#entry.steps + 1] = { phase = s.phase, step = s.kind ~= "phase" and s.step or nil,
+                                          status = s.status, duration_ms = s.duration_ms, note = s.note }
+      end
+    end
+    runs[#runs + 1] = entry
+  end
+  return runs
+end
+
+--- plan.render_status(runs, playbook) -> text
+function M.render_status(runs, playbook)
   if #runs == 0 then return "no runs recorded" .. (playbook and (" for " .. playbook) or "") .. "\n" end
+  local status = require "migrun.run.status"
   local lines = {}
   for _, r in ipairs(runs) do
-    lines[#lines + 1] = string.format("run %d  %s  %s%s  started %s  %s  by %s@%s", r.id, r.playbook,
-      r.status, r.dry_run and " (dry run)" or "", r.started_at, clock.format(math.floor(r.ms * 1e6)),
-      r.os_user or "?", r.host or "?")
-    for _, s in ipairs(ledger.steps(db, r.id)) do
-      if s.kind == "phase" or s.status ~= "applied" then
-        local what = s.phase .. (s.kind == "phase" and "" or (" / " .. s.step))
-        local took = s.duration_ms and clock.format(math.floor(s.duration_ms * 1e6)) or ""
-        lines[#lines + 1] = string.format("  %-40s %-12s %s", what, s.status, took)
-      end
+    lines[#lines + 1] = string.format("run %d  %s  %s%s  started %s  %s  by %s", r.id, r.playbook,
+      status.text(status.run, r.status), r.dry_run and " (dry run)" or "", r.started_at,
+      clock.format(math.floor(r.ms * 1e6)), r.by)
+    for _, s in ipairs(r.steps) do
+      local what = s.phase .. (s.step and (" / " .. s.step) or "")
+      local took = s.duration_ms and clock.format(math.floor(s.duration_ms * 1e6)) or ""
+      lines[#lines + 1] = string.format("  %-40s %-12s %s", what, s.status:gsub("_", " "), took)
     end
   end
   return table.concat(lines, "\n") .. "\n"

@@ -524,7 +524,7 @@ Playbook.__tostring = function(p)
   return string.format("playbook %s (%s, %s)", p.name, p.path, plural(n, "phase", "phases"))
 end
 
-local RUN_KEYS = { only = true, from = true, yes = true, dry_run = true, allow_drift = true,
+local RUN_KEYS = { only = true, from = true, to = true, yes = true, dry_run = true, allow_drift = true,
                    report = true }
 
 function Repl:idle_db(what)
@@ -537,22 +537,24 @@ function Repl:idle_db(what)
   return d
 end
 
---- pb:plan() -> text: phases, steps (applied or pending), budgets, expectations
+--- pb:plan() -> text: phases, steps (applied, pending or drifted), budgets, expectations
 function Playbook:plan()
-  local r = self._repl
-  return require("migrun.plan").render(self.decl, r:db())
+  local plan = require "migrun.plan"
+  return plan.render(plan.build(self.decl, self._repl:db()))
 end
 
---- pb:check() -> true when preflight and the final verify pass (read only)
+--- pb:check() -> true when what the ledger's state calls for passes (read only)
 function Playbook:check()
   local r = self._repl
   local d = r:idle_db("pb:check()")
-  return require("migrun.plan").check(self.decl, d, r:output(), r.conninfo) == 0
+  return require("migrun.plan").check(self.decl, d, r:output(), r.conninfo)
 end
 
 local function summary_of(result)
+  local status = require "migrun.run.status"
+  result.run = nil
   return setmetatable(result, { __tostring = function(res)
-    return string.format("%s: %s in %s%s", res.playbook, res.status,
+    return string.format("%s: %s in %s%s", res.playbook, status.text(status.run, res.status),
       clock.format(math.floor((res.duration_ms or 0) * 1e6)), res.run_id and (" (run " .. res.run_id .. ")") or "")
   end })
 end
@@ -560,7 +562,8 @@ end
 -- run a runner verb with the REPL's connection, then put its session settings back
 function Repl:with_settings(d, fn)
   local saved = {}
-  for _, k in ipairs({ "lock_timeout", "application_name", "client_connection_check_interval" }) do
+  for _, k in ipairs({ "lock_timeout", "statement_timeout", "application_name",
+                       "client_connection_check_interval" }) do
     local ok, v = pcall(d.get, d, k)                 -- (the last one is PostgreSQL 14+)
     if ok then saved[k] = v end
   end
@@ -581,8 +584,9 @@ function Repl:adopt(d)
   self.last_status = self:status()
 end
 
---- pb:run { only =, from =, yes =, dry_run =, allow_drift =, report = } -> the run's result
--- (prints like `migrun run`; a restore that reconnected makes `db` the new connection)
+--- pb:run { only =, from =, to =, yes =, dry_run =, allow_drift =, report = } -> the run's
+-- result (prints like `migrun run`, through the same command layer; a restore that
+-- reconnected makes `db` the new connection)
 function Playbook:run(o)
   o = o or {}
   if type(o) ~= "table" then errors.raise("usage", "pb:run { only = \"phase\", ... } takes a table") end
@@ -596,26 +600,18 @@ function Playbook:run(o)
   end
   local r = self._repl
   local d = r:idle_db("pb:run()")
-  local out = r:output()
   local result = r:with_settings(d, function()
-    local res = require("migrun.runner").run(self.decl, { db = d, target = tostring(d):match("%((.*)%)"),
-      conninfo = r.conninfo, out = out, yes = o.yes, from = o.from, only = o.only,
-      allow_drift = o.allow_drift, dry_run = o.dry_run })
+    local res = require("migrun.command").run_playbook({ out = r:output(), db = d, conninfo = r.conninfo,
+      pb = self.decl, report = o.report,
+      run = { yes = o.yes, dry_run = o.dry_run, from = o.from, only = o.only, to = o.to,
+              allow_drift = o.allow_drift } })
     if res.db and res.db ~= d then r:adopt(res.db) end
     return res
   end)
-  local report_path = o.report or self.decl.report
-  if report_path and result.run_id then
-    local report = require "migrun.report"
-    local doc = o.dry_run and report.from_result(result) or report.data(r:db(), result.run_id)
-    local md, json = report.write(doc, report_path)
-    out:info(string.format("report: %s and %s", md, json))
-  end
-  if result.error and not result.error_shown then out:error(result.error) end
   return summary_of(result)
 end
 
---- pb:rollback { to = "phase" } -> the rollback's result
+--- pb:rollback { to = "phase", yes = true } -> the rollback's result
 function Playbook:rollback(o)
   o = o or {}
   local r = self._repl
@@ -623,10 +619,9 @@ function Playbook:rollback(o)
   local out = r:output()
   local result = r:with_settings(d, function()
     return require("migrun.runner").rollback(self.decl, { db = d, out = out, to = o.to,
-      target = tostring(d):match("%((.*)%)"), conninfo = r.conninfo })
+      target = d:target(), conninfo = r.conninfo })
   end)
   if result.error and not errors.is(result.error, "recovery") then out:error(result.error) end
-  result.duration_ms = result.duration_ms or 0
   return summary_of(result)
 end
 
@@ -955,7 +950,7 @@ function Repl:run()
     self.completer = function(line, first, last) return self:complete(line, first, last) end
     self:load_history()
     self:out(string.format("migrun %s on %s: Lua with `db` connected; help() lists the helpers, Ctrl-D leaves",
-      require("migrun").VERSION, tostring(self.db0):match("%((.*)%)") or tostring(self.db0)))
+      require("migrun").VERSION, self.db0:target()))
   end
   local outcome
   local faults, at = 0, -1

@@ -3,48 +3,80 @@
 -- machines with the same content. The ledger row of a run holds a summary written when the
 -- run finished; a run that died before that is rebuilt from its step and expectation rows.
 -- Nothing here may print a secret: targets are stored redacted (user@host:port/db).
-local cjson = require "cjson"
+-- A field has one type in every document: lists are lists even when empty, expected and
+-- actual values are text.
 local clock = require "migrun.clock"
+local errors = require "migrun.errors"
+local json = require "migrun.json"
 local ledger = require "migrun.ledger"
+local status = require "migrun.run.status"
 local sys = require "migrun.core.sys"
 
 local M = {}
 
+local array = json.array
+
 local function fmt_ms(v)
-  if v == nil or v == cjson.null then return "" end
+  if v == nil or v == json.null then return "" end
   return clock.format(math.floor(v * 1e6))
 end
 
 local function nz(v)
-  if v == nil or v == cjson.null then return nil end
+  if v == nil or v == json.null then return nil end
   return v
+end
+
+local function copy_list(list, fn)
+  local out = array()
+  for _, x in ipairs(list or {}) do out[#out + 1] = fn and fn(x) or x end
+  return out
+end
+
+--- report.expectation(r) -> an expectation result as reports and events carry it
+function M.expectation(r)
+  return { phase = r.phase, description = r.description, ok = r.ok and true or false,
+           skipped = r.skipped or nil, expected = ledger.show(r.expected), actual = ledger.show(r.actual) }
 end
 
 --- report.summary(result, run) -> the table stored in migrun.runs.summary
 function M.summary(result, run)
-  local exps = {}
-  for _, r in ipairs(run.results) do
-    exps[#exps + 1] = { phase = r.phase, description = r.description, ok = r.ok and true or false,
-                        skipped = r.skipped,
-                        expected = ledger.show(r.expected), actual = ledger.show(r.actual) }
-  end
   local snapshot = require "migrun.snapshot"
-  local tables = {}
+  local tables = array()
   if result.before then
     for _, d in ipairs(snapshot.diff(result.before, result.after)) do
       tables[#tables + 1] = { table = d.table, before = d.before, after = d.after, change = d.change,
                               content = d.content }
     end
   end
-  local backup = result.backup and {
-    file = result.backup.file, size = result.backup.size, sha256 = result.backup.sha256,
-    seconds = result.backup.seconds } or nil
+  local b = result.backup
+  local backup = b and { file = b.file or b.dir, size = b.size, sha256 = b.sha256, seconds = b.seconds,
+                         kind = b.dir and "tables" or "dump" } or nil
+  local phases = copy_list(run.phases, function(p)
+    return { name = p.name, status = p.status, status_text = status.text(status.phase, p.status),
+             duration_ms = p.duration_ms, budget = p.budget, transaction = p.transaction, error = p.error }
+  end)
   return {
-    status = result.status, exit = result.exit, failed_phase = result.failed_phase,
-    error = result.error and tostring(result.error) or nil, dry_run = result.dry_run or false,
-    duration_ms = result.duration_ms, playbook_file = run.pb.path,
-    phases = run.phases, steps = run.steps, expectations = exps, tables = tables,
-    backup = backup, states = result.states,
+    status = result.status, status_text = status.text(status.run, result.status), exit = result.exit,
+    failed_phase = result.failed_phase, error = result.error and tostring(result.error) or nil,
+    dry_run = result.dry_run or false, rehearsal = result.rehearsal or false,
+    dry_run_stopped_at = result.dry_run_stopped_at, baseline_run = result.baseline_run,
+    duration_ms = result.duration_ms, work_ms = result.work_ms, gate_ms = result.gate_ms,
+    playbook_file = run.pb.path, vars = run.pb.vars or {}, kept = result.kept,
+    phases = phases, steps = copy_list(run.steps), expectations = copy_list(run.results, M.expectation),
+    tables = tables, backup = backup, states = run.states, sql = copy_list(run.sql),
+    logs = copy_list(run.logs), gates = copy_list(run.gates),
+  }
+end
+
+local function document(run, s)
+  return {
+    run = run,
+    outcome = { status = s.status, status_text = s.status_text or status.text(status.run, s.status),
+                exit = s.exit, failed_phase = s.failed_phase, error = s.error, states = s.states or {},
+                kept = s.kept, dry_run_stopped_at = s.dry_run_stopped_at, baseline_run = s.baseline_run },
+    backup = s.backup, vars = s.vars or {},
+    phases = copy_list(s.phases), steps = copy_list(s.steps), expectations = copy_list(s.expectations),
+    tables = copy_list(s.tables), sql = copy_list(s.sql), logs = copy_list(s.logs), gates = copy_list(s.gates),
   }
 end
 
@@ -53,65 +85,59 @@ function M.data(db, run_id)
   if not ledger.exists(db) then return nil end
   local r = db:query([[
     SELECT id, playbook, playbook_checksum, target, status, host, os_user, db_user, migrun_version,
-           dry_run, error, summary::text AS summary,
+           dry_run, error, summary::text AS summary, kind,
            to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ') AS started_at,
            to_char(finished_at, 'YYYY-MM-DD HH24:MI:SS TZ') AS finished_at,
            (extract(epoch FROM coalesce(finished_at, clock_timestamp()) - started_at) * 1000)::float8 AS ms
     FROM migrun.runs WHERE ($1::bigint IS NULL OR id = $1) ORDER BY id DESC LIMIT 1]], run_id)[1]
   if not r then return nil end
-  local s = r.summary and cjson.decode(r.summary) or {}
-  local doc = {
-    run = { id = r.id, playbook = r.playbook, playbook_file = nz(s.playbook_file),
-            playbook_checksum = r.playbook_checksum, target = r.target, status = r.status,
-            dry_run = r.dry_run, started_at = r.started_at, finished_at = r.finished_at,
-            duration_ms = r.ms, host = r.host, os_user = r.os_user, db_user = r.db_user,
-            migrun_version = r.migrun_version },
-    outcome = { status = r.status, exit = nz(s.exit), failed_phase = nz(s.failed_phase),
-                error = nz(s.error) or r.error, states = nz(s.states) },
-    backup = nz(s.backup),
-    phases = s.phases or {},
-    steps = s.steps,
-    expectations = s.expectations,
-    tables = s.tables or {},
-  }
-  if not doc.steps then                              -- no summary: the run did not finish
-    doc.steps = {}
+  local s = r.summary and json.decode(r.summary) or {}
+  s.status = r.status
+  local doc = document({ id = r.id, kind = r.kind, playbook = r.playbook, playbook_file = nz(s.playbook_file),
+    playbook_checksum = r.playbook_checksum, target = r.target, status = r.status,
+    dry_run = r.dry_run, rehearsal = s.rehearsal == true, started_at = r.started_at,
+    finished_at = r.finished_at, duration_ms = r.ms, work_ms = nz(s.work_ms), gate_ms = nz(s.gate_ms),
+    host = r.host, os_user = r.os_user, db_user = r.db_user, migrun_version = r.migrun_version }, s)
+  doc.outcome.error = nz(s.error) or r.error
+  if not r.summary then                              -- no summary: the run did not finish
     for _, st in ipairs(ledger.steps(db, r.id)) do
       if st.status ~= "started" then doc.steps[#doc.steps + 1] = st end
     end
+    for _, e in ipairs(ledger.expectations(db, r.id)) do doc.expectations[#doc.expectations + 1] = e end
+    for _, g in ipairs(ledger.gates(db, r.id)) do doc.gates[#doc.gates + 1] = g end
   end
-  if not doc.expectations then doc.expectations = ledger.expectations(db, r.id) end
   return doc
 end
 
---- report.from_result(result) -> the same data for a run the ledger does not keep (a dry run)
+--- report.from_result(result) -> the same data for a run the ledger does not keep (a dry run,
+-- a rehearsal on a clone that is gone)
 function M.from_result(result)
-  local s = result.summary
-  return {
-    run = { id = not result.dry_run and result.run_id or nil, playbook = result.playbook,
-            playbook_file = result.playbook_file,
-            playbook_checksum = result.checksum, target = result.target, status = result.status,
-            dry_run = result.dry_run or false, started_at = result.started_at,
-            finished_at = result.finished_at, duration_ms = result.duration_ms,
-            host = sys.hostname(), os_user = sys.username(),
-            db_user = result.db_user, migrun_version = require("migrun").VERSION },
-    outcome = { status = result.status, exit = result.exit, failed_phase = s.failed_phase,
-                error = s.error, states = s.states },
-    backup = s.backup, phases = s.phases, steps = s.steps, expectations = s.expectations,
-    tables = s.tables,
-  }
+  return document({ id = not result.dry_run and result.run_id or nil,
+    kind = result.dry_run and "dry_run" or result.rehearsal and "rehearsal" or "run",
+    playbook = result.playbook, playbook_file = result.playbook_file,
+    playbook_checksum = result.checksum, target = result.target, status = result.status,
+    dry_run = result.dry_run or false, rehearsal = result.rehearsal or false,
+    started_at = result.started_at, finished_at = result.finished_at, duration_ms = result.duration_ms,
+    work_ms = result.work_ms, gate_ms = result.gate_ms, host = sys.hostname(), os_user = sys.username(),
+    db_user = result.db_user, migrun_version = require("migrun").VERSION }, result.summary)
 end
 
 local function cell(v)
-  if v == nil or v == cjson.null then return "" end
+  if v == nil or v == json.null then return "" end
   if type(v) == "number" and v == math.floor(v) then return string.format("%d", v) end
   return (tostring(v):gsub("|", "\\|"):gsub("\n", " "))
 end
 
 local function change(v)
-  if v == nil or v == cjson.null then return "" end
+  if v == nil or v == json.null then return "" end
   if v > 0 then return "+" .. cell(v) end
   return cell(v)
+end
+
+local function fence(s)
+  local ticks = "```"
+  while s:find(ticks, 1, true) do ticks = ticks .. "`" end
+  return ticks
 end
 
 --- report.markdown(doc) -> text
@@ -119,18 +145,23 @@ function M.markdown(doc)
   local out = {}
   local function add(...) out[#out + 1] = string.format(...) end
   local run = doc.run
-  add("# migrun report: %s — %s", run.playbook, run.status)
+  add("# migrun report: %s — %s", run.playbook, doc.outcome.status_text or run.status)
   add("")
   if run.rehearsal then
+    local r = run.rehearsal_clone or {}
     add("> **REHEARSAL** on `%s`, a clone of `%s` (%s, %.1fs): the target was not touched; these",
-        cell(run.rehearsal.clone), cell(run.rehearsal.source), cell(run.rehearsal.method),
-        tonumber(run.rehearsal.clone_seconds) or 0)
+        cell(r.clone), cell(r.source), cell(r.method), tonumber(r.clone_seconds) or 0)
     add("> timings are the forecast for production.")
     add("")
   end
   if run.dry_run then
     add("> **DRY RUN**: every transactional phase ran inside one transaction that was rolled back;")
     add("> nothing was changed. Timings are a forecast.")
+    if doc.outcome.dry_run_stopped_at then
+      add("> It stopped before phase `%s` (transaction = false), which a dry run cannot undo:",
+          cell(doc.outcome.dry_run_stopped_at))
+      add("> that phase and the ones after it were not checked; `migrun rehearse` runs them on a clone.")
+    end
     add("")
   end
   add("| | |")
@@ -141,11 +172,23 @@ function M.markdown(doc)
   add("| Run | %s |", run.id and tostring(run.id) or "not recorded (dry run)")
   add("| Started | %s |", cell(run.started_at))
   add("| Finished | %s |", cell(run.finished_at))
-  add("| Duration | %s |", fmt_ms(run.duration_ms))
+  add("| Duration | %s%s |", fmt_ms(run.duration_ms), nz(run.gate_ms) and run.gate_ms >= 1000 and
+      string.format(" (of which %s waiting at gates)", fmt_ms(run.gate_ms)) or "")
   add("| By | %s@%s (database user %s) |", cell(run.os_user), cell(run.host), cell(run.db_user))
   add("| migrun | %s |", cell(run.migrun_version))
-  add("| Outcome | **%s** |", cell(doc.outcome.status))
+  add("| Outcome | **%s** |", cell(doc.outcome.status_text))
   add("")
+  local names = {}
+  for k in pairs(doc.vars or {}) do names[#names + 1] = k end
+  if #names > 0 then
+    table.sort(names)
+    add("## Variables (--set)")
+    add("")
+    add("| Name | Value |")
+    add("|---|---|")
+    for _, k in ipairs(names) do add("| %s | `%s` |", cell(k), cell(doc.vars[k])) end
+    add("")
+  end
   if doc.backup then
     add("## Backup")
     add("")
@@ -155,12 +198,33 @@ function M.markdown(doc)
         tonumber(doc.backup.seconds) or 0)
     add("")
   end
+  if #doc.gates > 0 then
+    add("## Gates")
+    add("")
+    add("| Gate | Question | Answer | By | Waited |")
+    add("|---|---|---|---|---:|")
+    for _, g in ipairs(doc.gates) do
+      if #g.items == 0 then
+        add("| %s | | %s | %s | %s |", cell(g.gate), cell(g.answer), cell(g.answered_by), fmt_ms(g.waited_ms))
+      end
+      for _, it in ipairs(g.items) do
+        add("| %s | %s | %s | %s | %s |", cell(g.gate), cell(it.question), cell(it.answer), cell(g.answered_by),
+            fmt_ms(g.waited_ms))
+      end
+    end
+    add("")
+  end
   add("## Phases")
   add("")
-  add("| Phase | Status | Duration | Budget |")
-  add("|---|---|---:|---:|")
-  for _, p in ipairs(doc.phases) do
-    add("| %s | %s | %s | %s |", cell(p.name), cell(p.status), fmt_ms(p.duration_ms), cell(p.budget))
+  if #doc.phases == 0 then
+    add("No phase ran.")
+  else
+    add("| Phase | Status | Duration | Budget |")
+    add("|---|---|---:|---:|")
+    for _, p in ipairs(doc.phases) do
+      add("| %s | %s | %s | %s |", cell(p.name), cell(p.status_text or p.status), fmt_ms(p.duration_ms),
+          cell(p.budget))
+    end
   end
   add("")
   if #doc.steps > 0 then
@@ -176,25 +240,51 @@ function M.markdown(doc)
     end
     add("")
   end
+  local inline = {}
+  for _, q in ipairs(doc.sql) do if q.sql then inline[#inline + 1] = q end end
+  if #inline > 0 then
+    add("### Inline SQL")
+    add("")
+    for _, q in ipairs(inline) do
+      local f = fence(q.sql)
+      add("%s / %s:", cell(q.phase), cell(q.step))
+      add("")
+      add("%ssql", f)
+      add("%s", (q.sql:gsub("^\n+", ""):gsub("%s+$", "")))
+      add("%s", f)
+      add("")
+    end
+  end
+  if #doc.logs > 0 then
+    add("### Log of Lua steps")
+    add("")
+    for _, l in ipairs(doc.logs) do add("- %s / %s: %s", cell(l.phase), cell(l.step), cell(l.message)) end
+    add("")
+  end
   add("## Expectations")
   add("")
-  local passed, total = 0, 0
-  for _, e in ipairs(doc.expectations) do
-    total = total + 1
-    if e.ok then passed = passed + 1 end
-  end
-  add("%d of %d passed.", passed, total)
-  add("")
-  add("| Where | Expectation | Expected | Actual | Result |")
-  add("|---|---|---|---|---|")
-  for _, e in ipairs(doc.expectations) do
-    add("| %s | %s | %s | %s | %s |", cell(e.phase), cell(e.description), cell(e.expected), cell(e.actual),
-        e.skipped and "skipped" or e.ok and "pass" or "**FAIL**")
+  if #doc.expectations == 0 then
+    add("No expectation was checked.")
+  else
+    local passed = 0
+    for _, e in ipairs(doc.expectations) do if e.ok then passed = passed + 1 end end
+    add("%d of %d passed.", passed, #doc.expectations)
+    add("")
+    add("| Where | Expectation | Expected | Actual | Result |")
+    add("|---|---|---|---|---|")
+    for _, e in ipairs(doc.expectations) do
+      add("| %s | %s | %s | %s | %s |", cell(e.phase), cell(e.description), cell(e.expected), cell(e.actual),
+          e.skipped and "skipped" or e.ok and "pass" or "**FAIL**")
+    end
   end
   add("")
   if #doc.tables > 0 then
     add("## Row counts")
     add("")
+    if doc.outcome.baseline_run then
+      add("Before is the start of run %d, which began this migration.", doc.outcome.baseline_run)
+      add("")
+    end
     add("| Table | Before | After | Change |")
     add("|---|---:|---:|---:|")
     local tb, ta = 0, 0
@@ -207,7 +297,7 @@ function M.markdown(doc)
   end
   add("## Outcome")
   add("")
-  add("**%s**%s", cell(doc.outcome.status),
+  add("**%s**%s", cell(doc.outcome.status_text),
       doc.outcome.failed_phase and (" — failed in " .. cell(doc.outcome.failed_phase)) or "")
   if doc.outcome.error then
     add("")
@@ -215,21 +305,27 @@ function M.markdown(doc)
     add("%s", tostring(doc.outcome.error))
     add("```")
   end
-  if doc.outcome.states and next(doc.outcome.states) then
+  if doc.outcome.kept then
+    add("")
+    add("The failed database is kept as `%s`.", cell(doc.outcome.kept))
+  end
+  local states = {}
+  for _, p in ipairs(doc.phases) do
+    local code = doc.outcome.states[p.name]
+    if code then states[#states + 1] = { p.name, code } end
+  end
+  if #states > 0 then
     add("")
     add("| Phase | State |")
     add("|---|---|")
-    local names = {}
-    for k in pairs(doc.outcome.states) do names[#names + 1] = k end
-    table.sort(names)
-    for _, k in ipairs(names) do add("| %s | %s |", cell(k), cell(doc.outcome.states[k])) end
+    for _, st in ipairs(states) do add("| %s | %s |", cell(st[1]), cell(status.text(status.phase, st[2]))) end
   end
   return table.concat(out, "\n") .. "\n"
 end
 
 --- report.json(doc) -> text
 function M.json(doc)
-  return cjson.encode(doc) .. "\n"
+  return json.encode(doc) .. "\n"
 end
 
 --- report.json_path(path) -> where the JSON twin of a Markdown report goes
@@ -237,7 +333,40 @@ function M.json_path(path)
   return (path:gsub("%.md$", "")) .. ".json"
 end
 
---- report.write(doc, path) -> md_path, json_path: both files, directories created
+--- report.default_path(base, doc) -> the playbook's `report = "reports/x.md"` made unique to
+-- this run, so a later run never overwrites it: x-run-12.md, x-dry-run-<stamp>.md,
+-- x-rehearsal-<stamp>.md
+function M.default_path(base, doc)
+  local stem, ext = base:match("^(.-)(%.md)$")
+  stem, ext = stem or base, ext or ".md"
+  local stamp = os.date("!%Y%m%dT%H%M%SZ")
+  if doc.run.dry_run then return string.format("%s-dry-run-%s%s", stem, stamp, ext) end
+  if doc.run.rehearsal then return string.format("%s-rehearsal-%s%s", stem, stamp, ext) end
+  return string.format("%s-run-%s%s", stem, tostring(doc.run.id or stamp), ext)
+end
+
+local function write_file(path, body)
+  local tmp = string.format("%s.partial-%d", path, sys.getpid())
+  local f, err = io.open(tmp, "wb")
+  local ok = f ~= nil
+  if ok then ok, err = f:write(body) end
+  if ok then ok, err = f:flush() end
+  if f then
+    local cok, cerr = f:close()
+    if ok and not cok then ok, err = false, cerr end
+  end
+  if ok then ok, err = os.rename(tmp, path) end
+  if not ok then
+    os.remove(tmp)
+    errors.raise("environment", string.format("cannot write the report %s: %s", path, tostring(err)),
+      { reason = "io", hint = "free some space or pick another place with --report FILE; " ..
+        "`migrun report RUN_ID --report FILE` writes it again from the ledger" }, 3)
+  end
+end
+
+--- report.write(doc, path) -> md_path, json_path: both files (directories created), each
+-- written in full to a temporary name and renamed, so no half report is ever left; raises
+-- kind="environment" when either cannot be written
 function M.write(doc, path)
   local lfs = require "lfs"
   local dir = path:match("^(.*)/[^/]*$")
@@ -249,12 +378,8 @@ function M.write(doc, path)
     end
   end
   local jpath = M.json_path(path)
-  for p, body in pairs({ [path] = M.markdown(doc), [jpath] = M.json(doc) }) do
-    local f, err = io.open(p, "w")
-    if not f then require("migrun.errors").raise("io", "cannot write the report: " .. err) end
-    f:write(body)
-    f:close()
-  end
+  write_file(path, M.markdown(doc))
+  write_file(jpath, M.json(doc))
   return path, jpath
 end
 

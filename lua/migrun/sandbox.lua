@@ -8,6 +8,7 @@ local proc = require "migrun.proc"
 local clock = require "migrun.clock"
 local db = require "migrun.db"
 local errors = require "migrun.errors"
+local pg = require "migrun.pg"
 
 local M = {}
 
@@ -17,29 +18,16 @@ local function is_exe(path)
   return lfs.attributes(path, "mode") == "file"
 end
 
---- sandbox.bindir() -> the directory of initdb/postgres (pg_config --bindir, then the
--- newest /usr/lib/postgresql/*/bin), or raises kind="environment"
+--- sandbox.bindir() -> the directory of initdb and postgres (migrun.pg's one rule), or
+-- raises kind="environment"
 function M.bindir()
-  local env = os.getenv("MIGRUN_PG_BINDIR")
-  if env and is_exe(env .. "/initdb") then return env end
-  local candidates = {}
-  if proc.which("pg_config") then
-    local r = proc.run({ "pg_config", "--bindir" })
-    if r.ok then candidates[#candidates + 1] = r.stdout:gsub("%s+$", "") end
+  local ok, initdb = pcall(pg.tool, "initdb")
+  local dir = ok and initdb:match("^(.*)/[^/]*$")
+  if not dir or not is_exe(dir .. "/postgres") then
+    errors.raise("environment", "no PostgreSQL server binaries found (initdb, postgres)",
+      { hint = "install the server: apt-get install postgresql (or set MIGRUN_PG_BINDIR)" })
   end
-  local versions = {}
-  if lfs.attributes("/usr/lib/postgresql", "mode") == "directory" then
-    for v in lfs.dir("/usr/lib/postgresql") do
-      if tonumber(v) then versions[#versions + 1] = tonumber(v) end
-    end
-  end
-  table.sort(versions, function(a, b) return a > b end)
-  for _, v in ipairs(versions) do candidates[#candidates + 1] = "/usr/lib/postgresql/" .. v .. "/bin" end
-  for _, dir in ipairs(candidates) do
-    if is_exe(dir .. "/initdb") and is_exe(dir .. "/postgres") then return dir end
-  end
-  errors.raise("environment", "no PostgreSQL server binaries found (initdb, postgres)",
-    { hint = "install the server: apt-get install postgresql (or set MIGRUN_PG_BINDIR)" })
+  return dir
 end
 
 local function rmtree(path)

@@ -14,8 +14,9 @@ playbook "%s" {
   description = "add a status column to items, backfilled",
   budget = "5m",                      -- the whole run; phases and steps can have their own
   lock_timeout = "2s",                -- DDL waits at most this long for a lock, then retries
-  on_failure = "rollback",            -- or "stop", or "restore" (needs backup = ... below)
-  -- backup = backup.dump { dir = "backups" },   -- a verified pg_dump before anything changes
+  on_failure = "rollback",            -- or "stop", or "restore" (from the backup below)
+  backup = backup.dump { dir = "backups" },   -- a verified pg_dump before anything changes
+                                              -- (a --sandbox run keeps it in the sandbox)
 
   preflight = {                       -- the state this playbook was written for
     expect.exists "items",
@@ -61,12 +62,45 @@ CREATE TABLE audit (id serial PRIMARY KEY, note text NOT NULL);
 INSERT INTO items SELECT g, 'item ' || g, g % 10 = 0 FROM generate_series(1, 500) g;
 INSERT INTO audit (note) SELECT 'event ' || g FROM generate_series(1, 20) g;
 ]],
+  ["spec/playbook_spec.lua"] = [==[
+-- The playbook's specs: `migrun test spec` runs them on a throwaway sandbox cluster.
+local T = require "migrun.testing"
+
+describe("playbook %s", function()
+  local pb = T.load("playbook.lua")
+
+  it("has a rollback for every phase", function()
+    for _, item in ipairs(pb.items) do
+      if item.kind == "phase" then assert.truthy(item.rollback, item.name .. " has no rollback") end
+    end
+  end)
+
+  it("runs green on the fixture", function()
+    local db = T.database { load = "before.sql" }
+    local r = T.run(pb, db, { yes = true })
+    assert.equal(0, r.exit, r.output)
+    assert.equal("applied", r.states["001 add status"])
+    assert.equal(0, db:query("SELECT count(*) AS n FROM items WHERE status IS NULL")[1].n)
+  end)
+
+  it("refuses, changing nothing, a database that is not in the before state", function()
+    local db = T.database { load = "before.sql" }
+    db:exec("CREATE INDEX items_status_idx ON items (name)")   -- the preflight wants it absent
+    local r = T.run(pb, db, { yes = true })
+    assert.equal(1, r.exit, r.output)
+    assert.equal("(preflight)", r.failed_phase)
+    assert.equal(0, db:query([[SELECT count(*) AS n FROM information_schema.columns
+                               WHERE table_name = 'items' AND column_name = 'status']])[1].n)
+  end)
+end)
+]==],
   ["README.md"] = [[
 # %s
 
 A migrun playbook project.
 
 ```sh
+migrun test spec                                        # its specs, on a throwaway cluster
 migrun --sandbox --load before.sql playbook.lua --yes   # try it on a throwaway cluster
 migrun plan playbook.lua --db "$DATABASE_URL"           # what would run, what is applied
 migrun check playbook.lua --db "$DATABASE_URL"          # preflight and verify, read-only
@@ -86,7 +120,7 @@ function M.new(dir)
     errors.raise("usage", "migrun new NAME: the name may hold letters, digits, _ and -")
   end
   local made = {}
-  for _, d in ipairs({ dir, dir .. "/sql" }) do
+  for _, d in ipairs({ dir, dir .. "/sql", dir .. "/spec" }) do
     local ok, err = lfs.mkdir(d)
     if not ok then errors.raise("io", "cannot create " .. d .. ": " .. tostring(err)) end
   end

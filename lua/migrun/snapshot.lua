@@ -46,8 +46,10 @@ local function count_many(db, list)
   if #list == 0 then return counts end
   local quoted = {}
   for i, t in ipairs(list) do quoted[i] = ident.quote(db, t) end
+  -- only relations that hold rows: an index named in expect.exists is not counted
   local found = db:query([[SELECT i::int AS i FROM json_array_elements_text($1::json) WITH ORDINALITY AS x(q, i)
-                           WHERE to_regclass(q) IS NOT NULL]], require("cjson").encode(quoted))
+                           JOIN pg_catalog.pg_class c ON c.oid = to_regclass(q)
+                           WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')]], require("cjson").encode(quoted))
   local present = {}
   for _, r in ipairs(found) do present[#present + 1] = r.i end
   for first = 1, #present, 50 do
@@ -100,6 +102,15 @@ end
 --- snapshot.take(db, tables [, {fingerprint = {name = true} | {name, ...} | true}]) -> snap
 -- snap:count(name) -> rows | nil (missing table); snap:fingerprint(name) -> hex | nil;
 -- snap:tables() -> sorted names; snap:taken(name) -> was it in the list; snap:exists(name)
+local function finish(snap)
+  snap.count = bind(snap, count)
+  snap.fingerprint = bind(snap, fingerprint)
+  snap.tables = bind(snap, tables)
+  snap.taken = bind(snap, taken)
+  snap.exists = bind(snap, exists)
+  return snap
+end
+
 function M.take(db, list, opts)
   opts = opts or {}
   local want_fp = opts.fingerprint == true and true or name_set(opts.fingerprint)
@@ -123,12 +134,50 @@ function M.take(db, list, opts)
     end
   end
   for key, n in pairs(count_many(db, plain)) do snap._counts[key] = n end
-  snap.count = bind(snap, count)
-  snap.fingerprint = bind(snap, fingerprint)
-  snap.tables = bind(snap, tables)
-  snap.taken = bind(snap, taken)
-  snap.exists = bind(snap, exists)
-  return snap
+  return finish(snap)
+end
+
+--- snapshot.encode(snap) -> JSON text (for the ledger: a resumed run compares with it)
+function M.encode(snap)
+  local names = {}
+  for k in pairs(snap._taken) do names[#names + 1] = k end
+  table.sort(names)
+  return require("cjson").encode({ counts = snap._counts, fingerprints = snap._fingerprints,
+                                   taken = names, taken_at = snap.taken_at })
+end
+
+--- snapshot.decode(text) -> snap, as snapshot.take returned it
+function M.decode(text)
+  local t = require("cjson").decode(text)
+  local snap = setmetatable({ _counts = {}, _fingerprints = {}, _taken = {}, taken_at = t.taken_at },
+                            Snapshot)
+  for k, v in pairs(t.counts or {}) do snap._counts[k] = math.tointeger(v) or v end
+  for k, v in pairs(t.fingerprints or {}) do snap._fingerprints[k] = v end
+  for _, k in ipairs(t.taken or {}) do snap._taken[k] = true end
+  return finish(snap)
+end
+
+--- snapshot.dedupe(db, names) -> names without the ones naming a table already listed
+-- ("public.accounts" and "accounts"); names of tables that don't exist yet are kept
+function M.dedupe(db, names)
+  if #names == 0 then return names end
+  local quoted = {}
+  for i, t in ipairs(names) do quoted[i] = ident.quote(db, t) end
+  local oids = {}
+  for _, r in ipairs(db:query([[SELECT i::int AS i, to_regclass(q)::oid::int8 AS oid
+                                FROM json_array_elements_text($1::json) WITH ORDINALITY AS x(q, i)]],
+                              require("cjson").encode(quoted))) do
+    oids[r.i] = r.oid
+  end
+  local seen, out = {}, {}
+  for i, t in ipairs(names) do
+    local key = oids[i] or ("name:" .. t)
+    if not seen[key] then
+      seen[key] = true
+      out[#out + 1] = t
+    end
+  end
+  return out
 end
 
 --- snapshot.is(x) -> true for a snapshot
@@ -153,11 +202,13 @@ function M.diff(before, after)
   for _, t in ipairs(names) do
     local b = before and before:count(t)
     local a = after and after:count(t)
-    local row = { table = t, before = b, after = a }
-    if a and b then row.change = a - b end
-    local fb, fa = before and before:fingerprint(t), after and after:fingerprint(t)
-    if fb and fa then row.content = fb == fa and "same" or "changed" end
-    rows[#rows + 1] = row
+    if b ~= nil or a ~= nil then                       -- else not a table (an index) at either point
+      local row = { table = t, before = b, after = a }
+      if a and b then row.change = a - b end
+      local fb, fa = before and before:fingerprint(t), after and after:fingerprint(t)
+      if fb and fa then row.content = fb == fa and "same" or "changed" end
+      rows[#rows + 1] = row
+    end
   end
   return rows
 end

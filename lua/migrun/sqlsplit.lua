@@ -58,10 +58,24 @@ local function in_routine(w)
     (w[2] == "or" and w[3] == "replace" and (w[4] == "function" or w[4] == "procedure")))
 end
 
---- sqlsplit.split(text [, name]) -> { {sql, start, stop}, ... }
+-- psql's COPY ... FROM stdin: the data follows on the next line, up to a line "\."
+local function copy_from_stdin(sql)
+  local s = sql:lower():gsub("%-%-[^\n]*", " ")
+  return s:match("^%s*copy%s") ~= nil and s:match("%sfrom%s+stdin[%s;]") ~= nil
+end
+
+-- the meta-commands of pg_dump's plain output that carry no SQL (15.14+ writes \restrict KEY
+-- and \unrestrict KEY around a dump: a guard for psql itself)
+local HARMLESS = { ["\\restrict"] = true, ["\\unrestrict"] = true }
+
+--- sqlsplit.split(text [, name [, {psql = true}]]) -> { {sql, start, stop}, ... }
 -- `start` is the byte offset of the statement's first token, `stop` of its last byte.
 -- Raises migrun.error{kind="usage"} for a psql meta-command (\i, \set, ...): not SQL.
-function M.split(text, name)
+-- psql = true also reads what psql -f reads of pg_dump's plain format: a COPY ... FROM stdin
+-- statement gets its data as `copy_data` (and `data_line`, the line the data starts on), and
+-- \restrict / \unrestrict lines are skipped.
+function M.split(text, name, o)
+  local psql = o and o.psql
   local out = {}
   local n = #text
   local i = 1
@@ -71,6 +85,28 @@ function M.split(text, name)
   local function finish(stop)
     if start then out[#out + 1] = { sql = text:sub(start, stop), start = start, stop = stop } end
     start, paren, depth, words = nil, 0, 0, {}
+  end
+
+  -- after a COPY ... FROM stdin statement that ended at byte `stop`: its data lines, up to
+  -- "\."; returns where scanning goes on
+  local function copy_data(stop)
+    local st = out[#out]
+    local nl = text:find("\n", stop + 1, true)
+    local from = nl and nl + 1 or n + 1
+    local pos, data_end = from, nil
+    while pos <= n do
+      local eol = text:find("\n", pos, true) or n + 1
+      if text:sub(pos, eol - 1):gsub("\r$", "") == "\\." then data_end = pos; break end
+      pos = eol + 1
+    end
+    if not data_end then
+      local line = M.position(text, stop)
+      errors.raise("usage", "COPY ... FROM stdin without its data's end marker (a line \\.)",
+                   { file = name, line = line, col = 1 })
+    end
+    st.copy_data = text:sub(from, data_end - 1)
+    st.data_line = M.position(text, from)
+    return (text:find("\n", data_end, true) or n) + 1
   end
 
   while i <= n do
@@ -99,12 +135,18 @@ function M.split(text, name)
           i = i + 1
         end
       elseif c == ";" then
-        if paren == 0 and depth == 0 then finish(i) end
+        if paren == 0 and depth == 0 then
+          finish(i)
+          if psql and copy_from_stdin(out[#out].sql) then i = copy_data(i) - 1 end
+        end
         i = i + 1
       elseif c == "(" then
         paren, i = paren + 1, i + 1
       elseif c == ")" then
         paren, i = math.max(0, paren - 1), i + 1
+      elseif c == "\\" and psql and start == i and HARMLESS[text:match("^\\%a*", i)] then
+        start = nil                                  -- the whole line is psql's, not SQL
+        i = (text:find("\n", i, true) or n) + 1
       elseif c == "\\" then
         local line, col = M.position(text, i)
         local cmd = text:match("^\\%S*", i)

@@ -49,11 +49,14 @@ describe("failure policies, phase 3 of 5 failing", function()
     H.rmtree(dir)
   end)
 
-  it("restore without a backup is a failed recovery: exit 5, and each phase's state", function()
+  it("restore without a backup is refused when the playbook loads: exit 2, nothing touched", function()
     local name = fresh()
+    local before = H.state(name)
     local r = run(name, { "--set", "broken=3", "--set", "policy=restore", FIX .. "/shop.lua" })
-    assert.equal(5, r.status, r.stdout .. r.stderr)
-    assert.truthy(r.stdout:find("001 email: applied (no backup to restore)", 1, true), r.stdout)
+    assert.equal(2, r.status, r.stdout .. r.stderr)
+    assert.truthy(r.stderr:find("shop.lua:4: playbook 'shop': on_failure = \"restore\" needs a backup", 1, true),
+                  r.stderr)
+    assert.same(before, H.state(name))
   end)
 
   it("a rollback that fails gives exit 5 and the state of every phase", function()
@@ -105,10 +108,10 @@ describe("migrun rollback", function()
     assert.equal(0, run(name, { "--only", "001 email", FIX .. "/shop.lua" }).status)
     local after1 = H.state(name)
     assert.equal(0, run(name, { FIX .. "/shop.lua" }).status)
-    local r = run(name, { "rollback", "--to", "001 email", FIX .. "/shop.lua" })
+    local r = run(name, { "rollback", "--yes", "--to", "001 email", FIX .. "/shop.lua" })
     assert.equal(0, r.status, r.stdout .. r.stderr)
     assert.same(after1, H.state(name))
-    r = run(name, { "rollback", FIX .. "/shop.lua" })
+    r = run(name, { "rollback", "--yes", FIX .. "/shop.lua" })
     assert.equal(0, r.status)
     assert.same(before, H.state(name))
     -- and the ledger knows: everything is pending again
@@ -125,7 +128,7 @@ describe("migrun rollback", function()
     assert.equal(0, run(name, { dir .. "/shop/shop.lua" }).status)
     local plan = run(name, { "plan", "--rollback", dir .. "/shop/shop.lua" })
     assert.truthy(plan.stdout:find("002 fk: NO ROLLBACK DEFINED", 1, true), plan.stdout)
-    local r = run(name, { "rollback", dir .. "/shop/shop.lua" })
+    local r = run(name, { "rollback", "--yes", dir .. "/shop/shop.lua" })
     assert.equal(1, r.status, r.stdout .. r.stderr)
     assert.truthy(r.stderr:find("phase '002 fk' has no rollback", 1, true), r.stderr)
     assert.equal(1, query(name, [[SELECT count(*) AS n FROM information_schema.columns
@@ -135,13 +138,51 @@ describe("migrun rollback", function()
     H.rmtree(dir)
   end)
 
-  it("plan --rollback counts the rows written since that would be lost", function()
+  it("plan --rollback counts only what a rollback really loses, rows written since included", function()
     local name = fresh()
     assert.equal(0, run(name, { FIX .. "/shop.lua" }).status)
     local c <close> = H.connect(name)
     c:exec("INSERT INTO orders_archive SELECT * FROM orders WHERE id BETWEEN 21 AND 30")
     local p = run(name, { "plan", "--rollback", FIX .. "/shop.lua" })
-    assert.truthy(p.stdout:find("orders_archive: dropped, its 30 row(s) lost", 1, true), p.stdout)
+    assert.equal(0, p.status, p.stderr)
+    assert.truthy(p.stdout:find("orders_archive: 30 row(s) lost (dropped with all its rows)", 1, true), p.stdout)
+    -- dropping a foreign key or a comment loses nothing; dropping a column loses its values
+    assert.truthy(p.stdout:find("002 fk: sql/002_rollback.sql\n    loses no rows", 1, true), p.stdout)
+    assert.truthy(p.stdout:find("customers.email: 50 non-null value(s) lost", 1, true), p.stdout)
+    assert.truthy(p.stdout:find("rows lost in all: 30", 1, true), p.stdout)
+    local j = run(name, { "plan", "--rollback", "--json", FIX .. "/shop.lua" })
+    local events = {}
+    for line in j.stdout:gmatch("[^\n]+") do events[#events + 1] = cjson.decode(line) end
+    assert.equal("rollback_plan", events[1].event)
+    assert.equal(30, events[1].rows_lost)
+    assert.equal("result", events[#events].event)
+  end)
+
+  it("asks first: without a terminal and without --yes it shows the loss, changes nothing, exits 4", function()
+    local name = fresh()
+    assert.equal(0, run(name, { FIX .. "/shop.lua" }).status)
+    local before = H.state(name)
+    local r = run(name, { "rollback", FIX .. "/shop.lua" })
+    assert.equal(4, r.status, r.stdout .. r.stderr)
+    assert.truthy(r.stdout:find("rows lost in all: 20", 1, true), r.stdout)
+    assert.truthy(r.stderr:find("pass --yes", 1, true), r.stderr)
+    assert.same(before, H.state(name))
+  end)
+
+  it("takes the playbook's verified backup before it undoes anything", function()
+    local name = fresh()
+    local dir = H.tmpdir()
+    assert.equal(0, run(name, { "--set", "backup_dir=" .. dir, FIX .. "/shop.lua" }).status)
+    local dumps = 0
+    for f in require("lfs").dir(dir) do if f:match("%.dump$") then dumps = dumps + 1 end end
+    assert.equal(1, dumps)
+    local r = run(name, { "rollback", "--yes", "--set", "backup_dir=" .. dir, FIX .. "/shop.lua" })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    assert.truthy(r.stdout:find("backup before the rollback", 1, true), r.stdout)
+    dumps = 0
+    for f in require("lfs").dir(dir) do if f:match("%.dump$") then dumps = dumps + 1 end end
+    assert.equal(2, dumps)
+    H.rmtree(dir)
   end)
 end)
 
@@ -156,7 +197,10 @@ describe("dry run and rehearsal", function()
     assert.equal(0, query(name, "SELECT count(*) AS n FROM pg_namespace WHERE nspname = 'migrun'")[1].n)
     local md = H.read(dir .. "/dry.md")
     assert.truthy(md:find("DRY RUN", 1, true))
-    assert.truthy(md:find("| 004 archive | applied |", 1, true), md)
+    assert.truthy(md:find("| 004 archive | checked in the dry run |", 1, true), md)
+    -- a dry run never says "applied"
+    assert.is_nil(r.stdout:find("applied", 1, true), r.stdout)
+    assert.is_nil(md:find("applied", 1, true), md)
     H.rmtree(dir)
   end)
 
@@ -170,7 +214,8 @@ describe("dry run and rehearsal", function()
     assert.truthy(r.stdout:find("STRATEGY FILE_COPY", 1, true), r.stdout)
     local doc = cjson.decode(H.read(dir .. "/reh.json"))
     assert.equal("succeeded", doc.outcome.status)
-    assert.truthy(doc.run.rehearsal.clone_seconds >= 0)
+    assert.is_true(doc.run.rehearsal)
+    assert.truthy(doc.run.rehearsal_clone.clone_seconds >= 0)
     assert.equal(0, query(name, "SELECT count(*) AS n FROM pg_database WHERE datname LIKE '%rehearsal%'")[1].n)
     H.rmtree(dir)
   end)
@@ -188,19 +233,35 @@ playbook "gated" {
 }]=])
   end)
 
-  it("without a terminal and without --yes exits 4, and nothing after the gate runs", function()
+  it("without a terminal and without --yes is refused before anything is touched (exit 4)", function()
     local name = fresh()
+    local before = H.state(name)
     local r = run(name, { pb })
     assert.equal(4, r.status, r.stdout .. r.stderr)
-    assert.truthy(r.stdout:find("Staging passed?", 1, true))
-    assert.equal(1, query(name, "SELECT count(*) AS n FROM pg_tables WHERE tablename = 'gate_before'")[1].n)
-    assert.equal(0, query(name, "SELECT count(*) AS n FROM pg_tables WHERE tablename = 'gate_after'")[1].n)
+    assert.truthy(r.stderr:find("gate 'go/no-go' needs an answer", 1, true), r.stderr)
+    assert.same(before, H.state(name))
+    assert.equal(0, query(name, "SELECT count(*) AS n FROM pg_namespace WHERE nspname = 'migrun'")[1].n)
   end)
 
-  it("--yes answers it", function()
+  it("--yes answers it, and the answer is recorded in the ledger and the report", function()
     local name = fresh()
-    assert.equal(0, run(name, { "--yes", pb }).status)
+    local dir = H.tmpdir()
+    assert.equal(0, run(name, { "--yes", "--report", dir .. "/g.md", pb }).status)
     assert.equal(1, query(name, "SELECT count(*) AS n FROM pg_tables WHERE tablename = 'gate_after'")[1].n)
+    local g = query(name, "SELECT gate, answer, answered_by, items::text AS items FROM migrun.gates")
+    assert.equal(1, g.n)
+    assert.equal("go/no-go", g[1].gate)
+    assert.equal("yes (--yes)", g[1].answer)
+    assert.truthy(g[1].answered_by:find("@", 1, true))
+    assert.truthy(g[1].items:find("Team notified?", 1, true))
+    local md = H.read(dir .. "/g.md")
+    assert.truthy(md:find("| go/no-go | Staging passed? | yes (--yes) |", 1, true), md)
+  end)
+
+  it("is not asked when nothing after it is left to do", function()
+    local name = fresh()
+    assert.equal(0, run(name, { "--only", "after gate", "--yes", pb }).status)
+    assert.equal(0, run(name, { "--only", "before gate", pb }).status)
   end)
 end)
 
@@ -222,7 +283,10 @@ describe("reports", function()
     assert.equal(#doc.expectations, select(2, md:gsub("| pass |", "")))
     -- migrun report rebuilds the same document from the ledger
     local again = run(name, { "report", "--json" })
-    assert.same(doc, cjson.decode(again.stdout))
+    local first = cjson.decode(again.stdout:match("^[^\n]+"))
+    assert.equal("report", first.event)
+    first.event = nil
+    assert.same(doc, first)
     H.rmtree(dir)
   end)
 
@@ -234,17 +298,20 @@ describe("reports", function()
     local url = string.format("postgresql://%s:Sup3r-S3cret-Pw@127.0.0.1:%s/%s", role, H.pgenv().PGPORT, name)
     local dir = H.tmpdir()
     local outs = {}
-    for _, args in ipairs({ { FIX .. "/shop.lua" }, { "status" }, { "report" }, { "plan", FIX .. "/shop.lua" },
-                            { "--set", "broken=3", "--verbose", FIX .. "/shop.lua" } }) do
-      local argv = { "--db", url, "--report", dir .. "/r.md" }
+    for _, args in ipairs({ { "--set", "broken=3", "--verbose", FIX .. "/shop.lua" },
+                            { "--report", dir .. "/r.md", FIX .. "/shop.lua" }, { "status" },
+                            { "report", "--report", dir .. "/r2.md" }, { "plan", FIX .. "/shop.lua" },
+                            { "--json", "status" } }) do
+      local argv = { "--db", url }
       for _, a in ipairs(args) do argv[#argv + 1] = a end
       local r = H.migrun(argv)
+      assert.are_not.equal(2, r.status, r.stdout .. r.stderr)
       outs[#outs + 1] = r.stdout .. r.stderr
     end
     local bad = H.migrun({ "--db", url:gsub("Sup3r", "Wrong"), "status" })
     assert.equal(3, bad.status)
     outs[#outs + 1] = bad.stdout .. bad.stderr
-    outs[#outs + 1] = H.read(dir .. "/r.md") .. H.read(dir .. "/r.json")
+    outs[#outs + 1] = H.read(dir .. "/r.md") .. H.read(dir .. "/r.json") .. H.read(dir .. "/r2.json")
     local ledger = admin:query([[SELECT (SELECT string_agg(r::text, ' ') FROM migrun.runs r) ||
                                         (SELECT string_agg(s::text, ' ') FROM migrun.steps s) AS t]])[1].t
     outs[#outs + 1] = ledger

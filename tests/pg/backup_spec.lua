@@ -169,7 +169,7 @@ describe("backup", function()
 printf '%%s\n' "$@" >> %s/argv.txt
 [ -n "$PGPASSWORD" ] && echo set > %s/pw.txt
 exec %s "$@"
-]], dir, dir, backup.find_tool("pg_dump")))
+]], dir, dir, require("migrun.pg").tool("pg_dump")))
       local url = string.format("postgresql://%s:%s@127.0.0.1:%s/%s", role, PASSWORD,
                                 H.pgenv().PGPORT, src)
       local out = dir .. "/out"
@@ -210,7 +210,7 @@ exec %s "$@"
     end)
 
     it("pg_dump dying half way through the stream: the partial file is removed", function()
-      local real = backup.find_tool("pg_dump")
+      local real = require("migrun.pg").tool("pg_dump")
       local fake = script(dir .. "/pg_dump", string.format([[
 %s "$@" | head -c 30000
 exit 1
@@ -275,7 +275,7 @@ exit 1
     it("a truncated file: truncated (though pg_restore --list still accepts it)", function()
       local data = H.read(file)
       H.write(file, data:sub(1, #data * 2 // 3))
-      local list = proc.run({ backup.find_tool("pg_restore"), "--list", file })
+      local list = proc.run({ require("migrun.pg").tool("pg_restore"), "--list", file })
       assert.is_true(list.ok)                        -- why --list is not a verification
       local ok, err = backup.verify(file)
       assert.is_false(ok)

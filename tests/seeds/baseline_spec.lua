@@ -77,7 +77,7 @@ describe("seed baseline", function()
     assert.is_false(one(name, [[SELECT has_function_privilege('anon',
       'public.swap_local_class_sort_order(uuid, uuid)', 'EXECUTE')]]))
     -- migrun rollback: the pre-baseline schema back, every row kept
-    r = run_db(name, { "rollback", PB })
+    r = run_db(name, { "rollback", "--yes", PB, "--set", "backup_dir=" .. H.tmpdir() })
     assert.equal(0, r.status, r.stdout .. r.stderr)
     assert.same(before, H.state(name))
     assert.equal(23, one(name, "SELECT count(*) FROM supabase_migrations.schema_migrations"))

@@ -106,7 +106,8 @@ describe("medical_affairs playbook", function()
     assert.truthy(r.stdout:find("already applied", 1, true), r.stdout)
     assert.same(after, H.state(name))
     r = timed("migrun rollback", function()
-      return H.migrun({ "rollback", "--db", H.conninfo(name), H.source .. "/" .. PLAYBOOK })
+      return H.migrun({ "rollback", "--yes", "--db", H.conninfo(name), H.source .. "/" .. PLAYBOOK,
+                        "--set", "backup_dir=" .. H.tmpdir() })
     end)
     assert.equal(0, r.status, r.stdout .. r.stderr)
     assert.same(before, H.state(name))
@@ -143,11 +144,12 @@ describe("medical_affairs playbook", function()
     assert.same(before, H.state(name))
 
     local doc = cjson.decode(H.read(dir .. "/r.json"))
-    assert.equal("failed, rolled back", doc.outcome.status)
+    assert.equal("rolled_back", doc.outcome.status)
+    assert.equal("failed, rolled back", doc.outcome.status_text)
     assert.equal("4 migrate tasks", doc.outcome.failed_phase)
     for _, ph in ipairs({ "1 strategic priorities", "2 migrate tools", "3a enhance workflows schema",
                           "3b migrate dh_workflow", "3c import MA workflows" }) do
-      assert.equal("rolled back", doc.outcome.states[ph], ph)
+      assert.equal("rolled_back", doc.outcome.states[ph], ph)
     end
     H.drop_db(name)
     H.rmtree(dir)

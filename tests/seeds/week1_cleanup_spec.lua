@@ -146,7 +146,7 @@ describe("seed week1_cleanup", function()
     assert.same(after, H.state(name))
     -- a new process: the 012 rollback finds the run's snapshot in backup_dir by itself
     local rb = timed("week1_cleanup migrun rollback", function()
-      return run_db(name, { "rollback", PB, "--set", "backup_dir=" .. dir })
+      return run_db(name, { "rollback", "--yes", PB, "--set", "backup_dir=" .. dir })
     end)
     assert.equal(0, rb.status, rb.stdout .. rb.stderr)
     assert.same(before, H.state(name))

@@ -1,0 +1,145 @@
+--- migrun.command: what every verb shares (policy layer): the output, the target (--db, the
+-- playbook's database, DATABASE_URL, libpq's PG*; or --sandbox), --load, loading the
+-- playbook, and running a playbook with its report and closing summary — one implementation
+-- for the command line and the REPL.
+local clock = require "migrun.clock"
+local errors = require "migrun.errors"
+local pg = require "migrun.pg"
+local status = require "migrun.run.status"
+
+local M = {}
+
+local Ctx = {}
+Ctx.__index = Ctx
+
+--- command.new(opts) -> ctx; opts are the parsed command line
+function M.new(opts)
+  local out = require("migrun.output").new({ json = opts.json, quiet = opts.quiet,
+    verbose = opts.verbose, no_color = opts.no_color })
+  return setmetatable({ opts = opts, out = out }, Ctx)
+end
+
+--- ctx:conninfo() -> the target's connection string (starts the sandbox on first use)
+function Ctx:conninfo()
+  if self.opts.sandbox then
+    if not self.sandbox then self.sandbox = require("migrun.sandbox").start() end
+    return self.sandbox:conninfo()
+  end
+  return self.opts.db or (self.pb and self.pb.database) or os.getenv("DATABASE_URL")
+end
+
+--- load.file(conninfo, path): an SQL file the way psql -1 -f runs it (COPY data, pg_dump's
+-- \restrict lines), in one transaction, on a connection of its own: settings the file makes
+-- (search_path, statement_timeout) never reach the run
+function M.load_file(conninfo, path)
+  local body, err = require("migrun.text").readfile(path)
+  if not body then errors.raise("usage", "--load: " .. err) end
+  local c <close> = require("migrun.db").connect(conninfo)
+  c:tx(function() c:script(body, { name = path, psql = true }) end)
+end
+
+--- ctx:connect() -> the target's connection (--load files loaded first, once)
+function Ctx:connect()
+  if not self.db then
+    local conninfo = self:conninfo()
+    for _, file in ipairs(self.opts.load or {}) do M.load_file(conninfo, file) end
+    self.db = require("migrun.db").connect(conninfo)
+    self.conninfo = conninfo
+  end
+  return self.db
+end
+
+--- ctx:playbook([{script = true}]) -> the playbook of opts.file; with script = true a file
+-- that declares no playbook runs as a Lua script (`db` connects on first use) and nil returns
+function Ctx:playbook(o)
+  local opts = self.opts
+  local index
+  if o and o.script then
+    index = function(t, k)
+      if k == "db" then
+        local c = self:connect()
+        rawset(t, "db", c)
+        return c
+      end
+      return _G[k]
+    end
+  end
+  local pb = require("migrun.dsl").load(opts.file, { vars = opts.vars, args = opts.args,
+    globals = { arg = { [0] = opts.file, table.unpack(opts.args or {}) } }, index = index })
+  if not pb and not (o and o.script) then
+    errors.raise("usage", opts.file .. " declares no playbook (a file with playbook \"name\" { ... })")
+  end
+  self.pb = pb
+  return pb
+end
+
+--- ctx:close(): the connection and the sandbox go
+function Ctx:close()
+  if self.db then self.db:close() end
+  if self.sandbox then self.sandbox:stop() end
+end
+
+--- command.report_path(explicit, pb, doc) -> where this run's report goes, or nil: an
+-- explicit --report as given; else the playbook's `report`, made unique to the run
+function M.report_path(explicit, pb, doc)
+  if explicit then return explicit end
+  if pb.report then return require("migrun.report").default_path(pb.report, doc) end
+end
+
+--- command.finish(out, pb, result): print the closing summary and, when it failed, what
+-- became of each phase, in run order
+function M.finish(out, pb, result)
+  if result.error and not result.error_shown then out:error(result.error) end
+  out:summary(string.format("%s: %s in %s", pb.name, status.text(status.run, result.status),
+              clock.format(math.floor((result.duration_ms or 0) * 1e6))), result.exit == 0)
+  if result.exit ~= 0 then
+    for _, item in ipairs(pb.items) do
+      local code = item.kind == "phase" and result.states[item.name]
+      if code then out:info(string.format("  %s: %s", item.name, status.text(status.phase, code))) end
+    end
+  end
+  if result.kept then out:info("  the failed database is kept as " .. result.kept) end
+end
+
+--- command.run_playbook{out, db, conninfo, pb, report = path|nil, backup_dir, run = {...}} ->
+-- result: runner.run, then the report (a run that did nothing writes none unless asked), then
+-- the summary. The CLI's run and rehearse verbs and the REPL's pb:run all come here.
+function M.run_playbook(a)
+  local report = require "migrun.report"
+  local r = a.run or {}
+  local opts = { db = a.db, target = a.db:target(), conninfo = a.conninfo, out = a.out, env = a.env,
+                 yes = r.yes, dry_run = r.dry_run, from = r.from, only = r.only, to = r.to,
+                 allow_drift = r.allow_drift, rehearsal = r.rehearsal, backup_dir = a.backup_dir }
+  local result = require("migrun.runner").run(a.pb, opts)
+  if result.run_id and (result.status ~= "nothing_to_do" or a.report) then
+    local doc = (result.dry_run or result.rehearsal or result.db:status() ~= "idle")
+      and report.from_result(result) or report.data(result.db, result.run_id)
+    if a.rehearsal_clone then doc.run.rehearsal_clone = a.rehearsal_clone end
+    local path = a.report or (a.default_report ~= false and M.report_path(nil, a.pb, doc)) or nil
+    if path then
+      local ok, err = pcall(report.write, doc, path)
+      if ok then
+        result.report = path
+        a.out:info(string.format("report: %s and %s", path, report.json_path(path)))
+      else
+        result.report_error = err
+        a.out:error(err)
+        if result.exit == 0 then result.exit = errors.exit_code(err) end
+      end
+    end
+  end
+  M.finish(a.out, a.pb, result)
+  return result
+end
+
+--- command.password_hint(out, conninfo): a password on the command line is visible to every
+-- user of the machine while migrun runs (it is blanked from our own argv, but not from the
+-- shell's history): say where it belongs
+function M.password_hint(out, conninfo)
+  if conninfo and pg.has_password(conninfo) then
+    out:warn("the --db value holds a password; keep it in ~/.pgpass, PGPASSFILE or a service " ..
+             "file (PGSERVICE) instead of the command line")
+  end
+end
+
+return M

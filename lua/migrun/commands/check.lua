@@ -1,0 +1,13 @@
+--- migrun check PLAYBOOK.lua: read-only; what it checks follows the ledger (the preflight
+-- when nothing is applied, the final verify when everything is, the verify of the applied
+-- phases in between). Exit 1 when an expectation fails.
+local M = {}
+
+function M.run(_, ctx)
+  local pb = ctx:playbook()
+  local db = ctx:connect()
+  local ok = require("migrun.plan").check(pb, db, ctx.out, ctx.conninfo)
+  return ok and 0 or 1
+end
+
+return M

@@ -1,0 +1,390 @@
+--- migrun.run.executor: how a phase runs (policy layer). One step loop with two strategies:
+-- transactional (BEGIN, every step, verify, ledger rows with COMMIT: all or nothing) and
+-- autocommit (`transaction = false`: each statement on its own, each step marked started
+-- before and applied after). One retry(policy, fn) for lock timeouts, deadlocks and
+-- serialization failures; one budget rule for steps, phases and the run, which also holds
+-- while a step runs (SQL gets a statement_timeout from what is left, a Lua step a hook).
+local clock = require "migrun.clock"
+local errors = require "migrun.errors"
+local sqlsplit = require "migrun.sqlsplit"
+local sys = require "migrun.core.sys"
+
+local M = {}
+
+-- SQLSTATEs after which the work is retried whole (pgbench's classification)
+M.RETRYABLE = { ["55P03"] = "lock_not_available", ["40P01"] = "deadlock_detected",
+                ["40001"] = "serialization_failure" }
+
+--- executor.retryable(err) -> true for an error worth another attempt
+function M.retryable(err)
+  return errors.is_sql(err) and M.RETRYABLE[err.sqlstate] ~= nil
+end
+
+--- executor.backoff(attempt) -> nanoseconds to wait before attempt + 1 (250ms doubling, max 8s,
+-- with jitter so two retrying runs don't collide again)
+function M.backoff(attempt)
+  local base = math.min(250e6 * 2 ^ (attempt - 1), 8e9)
+  return math.floor(base * (0.75 + math.random() * 0.5))
+end
+
+--- executor.retry(policy, fn) -> fn's results. fn(attempt) is called until it succeeds, or
+-- fails with an error that is not retryable, or attempts run out. policy = {attempts, what,
+-- out, undone = "rolled back" (said in the warning), on_retry = fn(err, attempt)}
+function M.retry(policy, fn)
+  for attempt = 1, policy.attempts do
+    local res = table.pack(pcall(fn, attempt))
+    if res[1] then return table.unpack(res, 2, res.n) end
+    local err = res[2]
+    if not (M.retryable(err) and attempt < policy.attempts) then error(err, 0) end
+    if policy.on_retry then policy.on_retry(err, attempt) end
+    local wait = M.backoff(attempt)
+    policy.out:warn(string.format("%s: %s (%s)%s; retrying in %s (attempt %d of %d)", policy.what,
+      M.RETRYABLE[err.sqlstate], err.sqlstate, policy.undone and (", " .. policy.undone) or "",
+      clock.format(wait), attempt + 1, policy.attempts))
+    clock.sleep(wait / 1e6)
+  end
+end
+
+-- ---------------------------------------------------------------------------------------
+-- budgets
+
+local function budget_error(what, ns, b, while_running)
+  return errors.new("budget", while_running
+    and string.format("%s was stopped at its budget of %s", what, b.text)
+    or string.format("%s took %s, over its budget of %s", what, clock.format(ns), b.text))
+end
+
+--- executor.check_budget(run, what, budget, ns): a hard budget over-run raises
+-- kind="budget"; a `warn = true` one warns, once
+function M.check_budget(run, what, b, ns)
+  if not b or ns <= b.ns then return end
+  local e = budget_error(what, ns, b)
+  if b.warn then run:warn_once(what, e.message) else error(e, 0) end
+end
+
+-- the tightest hard limit left, in ns, and what it belongs to: the step's own budget from
+-- its start, the phase's from the phase's start, the run's from its work clock
+local function limit(run, ph, t_phase, st)
+  local ns, what, b
+  local function consider(left, w, bb)
+    if left and (not ns or left < ns) then ns, what, b = left, w, bb end
+  end
+  if st and st.budget and not st.budget.warn then consider(st.budget.ns, "step " .. st.name, st.budget) end
+  if ph.budget and not ph.budget.warn then
+    consider(ph.budget.ns - clock.since(t_phase), "phase '" .. ph.name .. "'", ph.budget)
+  end
+  local rb = run.pb.budget
+  if rb and not rb.warn then consider(rb.ns - run:work_ns(), "the run", rb) end
+  return ns, what, b
+end
+
+-- the statement_timeout (ms) a statement gets now, and the budget that set it (nil when the
+-- playbook's statement_timeout is the tighter one). Raises when a budget has run out.
+local function timeout_now(run, ph, t_phase, st)
+  local ns, what, b = limit(run, ph, t_phase, st)
+  if ns and ns <= 0 then error(budget_error(what, 0, b, true), 0) end
+  local configured = ph.statement_timeout or run.pb.statement_timeout
+  if ns and (not configured or ns < configured) then
+    return math.max(1, ns // 1000000), { what = what, budget = b }
+  end
+  return configured and configured // 1000000 or 0, nil
+end
+
+-- a statement cancelled by a statement_timeout that a budget set is that budget's over-run
+local function as_budget_error(err, source)
+  if source and errors.is_sql(err, "57014") and not sys.interrupted() then
+    local e = budget_error(source.what, 0, source.budget, true)
+    e.cause = err
+    return e
+  end
+  return err
+end
+
+-- run fn(...) with a deadline for Lua code: a count hook raises the budget error once the
+-- clock passes it (SQL the step runs gets its statement_timeout from the same budget)
+local function with_deadline(deadline, source, fn, ...)
+  if not deadline then return fn(...) end
+  debug.sethook(function()
+    if clock.now() > deadline then
+      debug.sethook()
+      error(budget_error(source.what, 0, source.budget, true), 0)
+    end
+  end, "", 10000)
+  local res = table.pack(pcall(fn, ...))
+  debug.sethook()
+  -- a Ctrl-C whose hook the line above removed: raise it as the interrupt hook would have
+  if sys.interrupted(true) then errors.raise("interrupted", "interrupted (Ctrl-C or SIGTERM)") end
+  if not res[1] then error(res[2], 0) end
+  return table.unpack(res, 2, res.n)
+end
+
+-- ---------------------------------------------------------------------------------------
+-- steps
+
+local function ms(ns) return ns / 1e6 end
+
+-- an SQL error of an inline step gets the playbook's line
+local function locate_inline(err, st)
+  if errors.is_sql(err) and not st.file and err.line and not err.mapped then
+    err.line = err.line + st.line - (st.text:sub(1, 1) == "\n" and 0 or 1)
+    err.mapped = true
+  end
+  return err
+end
+
+-- names of indexes a statement builds concurrently (an interrupted build leaves them INVALID)
+local function concurrent_index(sql)
+  local s = sql:lower()
+  local name = s:match("^%s*create%s+unique%s+index%s+concurrently%s+if%s+not%s+exists%s+([%w_%.\"]+)")
+    or s:match("^%s*create%s+index%s+concurrently%s+if%s+not%s+exists%s+([%w_%.\"]+)")
+    or s:match("^%s*create%s+unique%s+index%s+concurrently%s+([%w_%.\"]+)")
+    or s:match("^%s*create%s+index%s+concurrently%s+([%w_%.\"]+)")
+  return name and name:gsub('"', "")
+end
+M.concurrent_index = concurrent_index
+
+--- executor.drop_invalid_index(run, name, why): drop an INVALID index of that name (a failed
+-- or interrupted CREATE INDEX CONCURRENTLY leaves one); returns the names dropped
+function M.drop_invalid_index(run, name, why)
+  local r = run.db:query([[SELECT format('%I.%I', n.nspname, c.relname) AS q FROM pg_index i
+      JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE NOT i.indisvalid AND c.relname = $1 AND n.nspname = ANY (current_schemas(false))]],
+    (name:match("[^%.]+$")))
+  local dropped = {}
+  for _, row in ipairs(r) do
+    run.out:warn(string.format("dropping the invalid index %s %s", row.q, why))
+    run.db:exec("DROP INDEX CONCURRENTLY IF EXISTS " .. row.q)
+    dropped[#dropped + 1] = row.q
+  end
+  return dropped
+end
+
+-- one statement outside a transaction, retried on lock timeouts; the INVALID index a failed
+-- concurrent build leaves is dropped inside the retry, so no attempt starts over one and the
+-- run never ends with one behind it
+local function exec_autocommit(run, ph, text, stmt, name, t_phase, st)
+  local idx = concurrent_index(stmt.sql)
+  local built = false
+  return M.retry({ attempts = (ph.retries or run.pb.retries) + 1, what = "phase '" .. ph.name .. "'",
+                   out = run.out }, function()
+    if idx then
+      M.drop_invalid_index(run, idx, built and "left by the failed attempt before it"
+                                       or "left by an interrupted CREATE INDEX CONCURRENTLY")
+    end
+    local timeout, source = timeout_now(run, ph, t_phase, st)
+    if source or run.session_timeout ~= timeout then
+      run.db:set("statement_timeout", tostring(timeout))
+      run.session_timeout = timeout
+    end
+    built = idx ~= nil
+    local ok, res = pcall(run.db.exec, run.db, stmt.sql)
+    if ok then return res end
+    if idx then
+      -- at once, while nothing else runs: a Ctrl-C or a unique violation must not leave the
+      -- index INVALID until the next run; if even this fails, the next attempt tries again
+      local dok, derr = pcall(M.drop_invalid_index, run, idx, "left by the failed build")
+      if not dok then run.out:warn("could not drop the invalid index yet: " .. tostring(derr)) end
+    end
+    res = as_budget_error(res, source)
+    if errors.is_sql(res) then
+      res.file = name
+      local byte = stmt.start
+      if res.position then byte = stmt.start + (utf8.offset(stmt.sql, res.position) or res.position) - 1 end
+      res.line, res.col = sqlsplit.position(text, byte)
+      res.statement = stmt.sql
+      if st then locate_inline(res, st) end
+    end
+    error(res, 0)
+  end)
+end
+
+-- one step: Lua with its deadline, or SQL statement by statement with a statement_timeout
+-- from what is left of the budgets; returns rows affected
+local function exec_step(run, ph, st, t_phase, transactional)
+  local db = run.db
+  if st.kind == "lua" then
+    local timeout, source = timeout_now(run, ph, t_phase, st)
+    if source and transactional then
+      db:exec(string.format("SET LOCAL statement_timeout = %d", timeout))
+      run.local_timeout = timeout
+    elseif source then
+      db:set("statement_timeout", tostring(timeout))
+      run.session_timeout = timeout
+    end
+    local deadline = source and (clock.now() + timeout * 1000000) or nil
+    local ok, r = pcall(with_deadline, deadline, source, st.fn, db, run:api(ph.name, st.name))
+    if not ok then error(as_budget_error(r, source), 0) end
+    return math.type(r) == "integer" and r or 0
+  end
+  local name = st.file or run.pb.file
+  run.sql[#run.sql + 1] = { phase = ph.name, step = st.name, file = st.file, sql = not st.file and st.text or nil }
+  if not transactional then
+    local rows = 0
+    for _, stmt in ipairs(sqlsplit.split(st.text, name)) do
+      rows = rows + exec_autocommit(run, ph, st.text, stmt, name, t_phase, st)
+      run.committed = run.committed + 1
+    end
+    return rows
+  end
+  local source
+  local ok, res = pcall(db.script, db, st.text, { name = name, before_each = function()
+    local timeout, src = timeout_now(run, ph, t_phase, st)
+    source = src
+    if src or run.local_timeout ~= timeout then
+      run.local_timeout = timeout
+      return string.format("SET LOCAL statement_timeout = %d", timeout)
+    end
+  end })
+  if not ok then error(locate_inline(as_budget_error(res, source), st), 0) end
+  return res.rows
+end
+
+-- the step rows a phase records
+local function step_record(ph, st, status, ns, rows, attempt)
+  return { phase = ph.name, step = st.name, kind = st.kind, checksum = st.checksum,
+           status = status, duration_ms = ns and ms(ns), rows = rows, attempt = attempt,
+           body = st.body or st.text, budget = st.budget and st.budget.text }
+end
+
+local function verify(run, ph)
+  local results, ok = run:check(ph.name, ph.verify)
+  if not ok then
+    local failed = {}
+    for _, r in ipairs(results) do if not r.ok then failed[#failed + 1] = r.description end end
+    error(errors.new("expectation", string.format("phase '%s': verify failed: %s", ph.name,
+                                                  table.concat(failed, "; "))), 0)
+  end
+end
+
+-- both strategies end alike: verify, the phase's and the run's budgets, the phase's row
+local function finish_phase(run, ph, t_phase, attempt)
+  verify(run, ph)
+  local ns = clock.since(t_phase)
+  M.check_budget(run, "phase '" .. ph.name .. "'", ph.budget, ns)
+  M.check_budget(run, "the run", run.pb.budget, run:work_ns())
+  run:record({ phase = ph.name, step = "(phase)", kind = "phase", status = "applied",
+               duration_ms = ms(ns), attempt = attempt, budget = ph.budget and ph.budget.text })
+  return ns
+end
+
+--- the transactional strategy: one attempt, everything or nothing
+local function apply_tx(run, ph, pending, attempt)
+  local db = run.db
+  local t_phase = clock.now()
+  local lt = ph.lock_timeout or run.pb.lock_timeout
+  local timeout = timeout_now(run, ph, t_phase)
+  local tx <close> = db:begin(string.format("SET LOCAL lock_timeout = %d; SET LOCAL statement_timeout = %d",
+                                            lt // 1000000, timeout))
+  run.local_timeout = timeout
+  -- the phase's ledger rows wait in memory and go with its COMMIT, in the same round trip;
+  -- its verify runs without a savepoint per check (a failing check fails the phase anyway)
+  run.buffer = { steps = {}, results = {} }
+  for _, st in ipairs(pending) do
+    run.current_step = st
+    local t = clock.now()
+    local rows = exec_step(run, ph, st, t_phase, true)
+    local ns = clock.since(t)
+    M.check_budget(run, "step " .. st.name, st.budget, ns)
+    run.out:step(ph, st, run.dry_run and "ran" or "applied", ns, rows)
+    run:record(step_record(ph, st, "applied", ns, rows, attempt))
+  end
+  run.current_step = nil
+  local ns = finish_phase(run, ph, t_phase, attempt)
+  local batch = run.buffer
+  run.buffer = nil
+  tx:commit(require("migrun.ledger").batch_sql(db, batch.steps, batch.results))
+  return ns
+end
+
+--- the autocommit strategy (transaction = false): statement by statement
+local function apply_autocommit(run, ph, pending)
+  local db = run.db
+  local t_phase = clock.now()
+  local lt = ph.lock_timeout or run.pb.lock_timeout
+  db:set("lock_timeout", string.format("%dms", lt // 1000000))
+  run.session_timeout = nil
+  run.committed = 0                                  -- statements of this phase now committed
+  local ok, err = pcall(function()
+    for _, st in ipairs(pending) do
+      run.current_step = st
+      run:record(step_record(ph, st, "started"))
+      local t = clock.now()
+      if st.kind == "lua" then run.committed = run.committed + 1 end   -- it may commit anything
+      local rows = exec_step(run, ph, st, t_phase, false)
+      local ns = clock.since(t)
+      run.out:step(ph, st, "applied", ns, rows)
+      run:record(step_record(ph, st, "applied", ns, rows))
+      M.check_budget(run, "step " .. st.name, st.budget, ns)
+    end
+    run.current_step = nil
+  end)
+  pcall(db.exec, db, "RESET lock_timeout; RESET statement_timeout")
+  run.session_timeout = nil
+  if not ok then error(err, 0) end
+  return finish_phase(run, ph, t_phase)
+end
+
+-- record a failed phase after its transaction rolled back (the ledger rows went with it)
+local function record_failure(run, ph, err, attempt)
+  local st = run.current_step
+  run.current_step = nil
+  if run.db:status() == "inerror" then pcall(run.db.exec, run.db, "ROLLBACK") end
+  if not run.id then return end
+  local ok, e = pcall(function()
+    run.db:tx(function()
+      local rec = st and step_record(ph, st, "failed", nil, nil, attempt) or
+        { phase = ph.name, step = "(phase)", kind = "phase", status = "failed", attempt = attempt }
+      rec.error = tostring(err)
+      run:record(rec)
+      local mine = {}
+      for _, r in ipairs(run.results) do
+        if r.phase == ph.name then mine[#mine + 1] = r end
+      end
+      require("migrun.ledger").record_expectations(run.db, run.id, ph.name, mine)
+    end)
+  end)
+  if not ok then run.out:warn("could not record the failure in the ledger: " .. tostring(e)) end
+end
+
+--- executor.apply_phase(run, ph, pending) -> true, ns | false, err: the phase with its
+-- strategy; a transactional one is retried whole (rolled back first) on lock errors
+function M.apply_phase(run, ph, pending)
+  local attempt_now = 1
+  local rmark, smark
+  local ok, res = pcall(M.retry, { attempts = ph.transaction and (ph.retries or run.pb.retries) + 1 or 1,
+    what = "phase '" .. ph.name .. "'", out = run.out, undone = "rolled back",
+    on_retry = function() run:forget_since(rmark, smark) end }, function(attempt)
+      attempt_now = attempt
+      rmark, smark = #run.results, #run.steps
+      local pok, r = pcall(ph.transaction and apply_tx or apply_autocommit, run, ph, pending, attempt)
+      run.buffer = nil
+      if not pok then error(r, 0) end
+      return r
+    end)
+  if ok then
+    run.out:phase(ph, run.dry_run and "ran" or "applied", res)
+    return true, res
+  end
+  res = errors.wrap(res)                             -- error { ... } from a Lua step reads well too
+  if ph.transaction then
+    -- the transaction took its step rows with it: the report shows them undone
+    for i = smark + 1, #run.steps do
+      if run.steps[i].status == "applied" then run.steps[i].status = "rolled_back" end
+    end
+  end
+  if run.current_step then run.out:step(ph, run.current_step, "failed") end
+  run.out:error(res)
+  run.errors_shown = true
+  record_failure(run, ph, res, attempt_now)
+  run.out:phase(ph, (ph.transaction or (run.committed or 0) == 0) and "failed" or "failed (partly applied)")
+  return false, res
+end
+
+--- executor.exec_rollback(run, ph): run a phase's rollback step (in the caller's transaction
+-- for a transactional phase; statement by statement for transaction = false)
+function M.exec_rollback(run, ph)
+  run.committed = 0
+  return exec_step(run, ph, ph.rollback, clock.now(), ph.transaction)
+end
+
+return M
