@@ -20,9 +20,9 @@
 #include "mr.h"
 #include "proc.h"
 
-#define TEE_RING (4u << 20)        /* bytes read ahead of a slow verifier */
-#define PIPE_SIZE (1 << 20)        /* fewer wake-ups than the default 64 KiB */
-#define COPY_BUF (1u << 20)
+#define TEE_RING  (4u << 20) /* bytes read ahead of a slow verifier */
+#define PIPE_SIZE (1 << 20)  /* fewer wake-ups than the default 64 KiB */
+#define COPY_BUF  (1u << 20)
 
 /* ---- progress ------------------------------------------------------------------------- */
 
@@ -74,7 +74,8 @@ void mr_progress_end(mr_progress *p)
     if (p == NULL || p->fd < 0 || !p->shown)
         return;
     static const char clear[] = "\r\033[K";
-    if (write(p->fd, clear, sizeof clear - 1) < 0) { /* a progress line is best effort */ }
+    ssize_t ignored = write(p->fd, clear, sizeof clear - 1); /* a progress line: best effort */
+    (void)ignored;
     p->shown = 0;
 }
 
@@ -106,7 +107,7 @@ static void close_fd(int *fd)
 static void set_local(mr_tee_result *r, int e, const char *what, const char *path)
 {
     if (r->local_error[0])
-        return;                                /* keep the first cause */
+        return; /* keep the first cause */
     r->local_errno = e;
     snprintf(r->local_error, sizeof r->local_error, "%s%s%s: %s", what, path ? " " : "",
              path ? path : "", strerror(e));
@@ -170,7 +171,7 @@ static void stop_child(pid_t pid, mr_tee_child *c)
     if (!mr_proc_wait(pid, 2000, &pr)) {
         kill(-pid, SIGKILL);
         if (!mr_proc_wait(pid, 5000, &pr))
-            return;                            /* unkillable: nothing more we can do */
+            return; /* unkillable: nothing more we can do */
     }
     set_status(c, &pr);
 }
@@ -201,8 +202,8 @@ static void nonblock(int fd)
 
 /* Start a program: stdin from a pipe (in != NULL) or /dev/null, stdout to a pipe (out != NULL)
 ** or /dev/null, stderr to a pipe. Returns the pid or -1 (message in r). */
-static pid_t start_child(mr_tee_result *r, char *const *argv, char *const *env, int *in,
-                         int *out, int *err)
+static pid_t start_child(mr_tee_result *r, char *const *argv, char *const *env, int *in, int *out,
+                         int *err)
 {
     mr_proc_opts po = {.argv = argv, .env = env};
     po.io[0].mode = in ? MR_IO_DATA : MR_IO_NULL;
@@ -228,7 +229,7 @@ static pid_t start_child(mr_tee_result *r, char *const *argv, char *const *env, 
         if (fds[i] >= 0) {
             nonblock(fds[i]);
             if (i < 2)
-                fcntl(fds[i], F_SETPIPE_SZ, PIPE_SIZE);   /* best effort */
+                fcntl(fds[i], F_SETPIPE_SZ, PIPE_SIZE); /* best effort */
         }
     return pid;
 }
@@ -295,7 +296,7 @@ int mr_backup_tee(const mr_tee_opts *o, mr_tee_result *r)
             break;
         }
         if (src_eof && len == 0)
-            close_fd(&sink_fd);                /* EOF for the verifier */
+            close_fd(&sink_fd); /* EOF for the verifier */
         if (src_eof && sink_fd < 0 && src_err < 0 && sink_err < 0)
             break;
         int want_read = !src_eof && len < TEE_RING;
@@ -330,7 +331,7 @@ int mr_backup_tee(const mr_tee_opts *o, mr_tee_result *r)
                 if (len == 0)
                     head = 0;
             } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
-                r->sink_closed_early = 1;      /* EPIPE: it stopped reading; its status tells */
+                r->sink_closed_early = 1; /* EPIPE: it stopped reading; its status tells */
                 close_fd(&sink_fd);
                 head = len = 0;
             }
@@ -352,7 +353,7 @@ int mr_backup_tee(const mr_tee_opts *o, mr_tee_result *r)
                 mr_sha256_update(h, ring + tail, (size_t)got);
                 r->bytes += (uint64_t)got;
                 if (sink_fd >= 0)
-                    len += (size_t)got;        /* else the bytes are done with */
+                    len += (size_t)got; /* else the bytes are done with */
                 mr_progress_update(o->progress, r->bytes);
             } else if (got == 0) {
                 src_eof = 1;
@@ -407,16 +408,15 @@ finish:
 
 /* ---- COPY TO a file ------------------------------------------------------------------- */
 
-static void copy_error(mr_copy_result *r, int kind, const char *fmt, const char *a,
-                       const char *b)
+static void copy_error(mr_copy_result *r, int kind, const char *fmt, const char *a, const char *b)
 {
     if (r->kind != MR_COPY_OK)
-        return;                                /* keep the first cause */
+        return; /* keep the first cause */
     r->kind = kind;
     snprintf(r->message, sizeof r->message, fmt, a ? a : "", b ? b : "");
     size_t n = strlen(r->message);
     while (n > 0 && (r->message[n - 1] == '\n' || r->message[n - 1] == ' '))
-        r->message[--n] = '\0';                /* libpq ends messages with a newline */
+        r->message[--n] = '\0'; /* libpq ends messages with a newline */
 }
 
 static void field(char *dst, size_t len, const PGresult *res, int code)
@@ -428,8 +428,8 @@ static void field(char *dst, size_t len, const PGresult *res, int code)
 static void result_error(mr_copy_result *r, PGconn *conn, const PGresult *res)
 {
     if (res == NULL || PQresultErrorField(res, PG_DIAG_SQLSTATE) == NULL) {
-        copy_error(r, MR_COPY_CONN, "%s%s", res ? PQresultErrorMessage(res)
-                                                : PQerrorMessage(conn), NULL);
+        copy_error(r, MR_COPY_CONN, "%s%s", res ? PQresultErrorMessage(res) : PQerrorMessage(conn),
+                   NULL);
         return;
     }
     if (r->kind != MR_COPY_OK)
@@ -495,14 +495,14 @@ int mr_backup_copy_out(PGconn *conn, const char *sql, const char *path, int fsyn
                 if (write_all(fd, buf, used) < 0) {
                     copy_error(r, MR_COPY_IO, "%s: %s", path, strerror(errno));
                     failed = 1;
-                    request_cancel(cancel);    /* stop the server sending the rest */
+                    request_cancel(cancel); /* stop the server sending the rest */
                 }
                 mr_sha256_update(h, buf, used);
                 r->bytes += used;
                 used = 0;
                 mr_progress_update(progress, r->bytes);
             }
-            if (!failed && (size_t)n > COPY_BUF) {   /* a row larger than the buffer */
+            if (!failed && (size_t)n > COPY_BUF) { /* a row larger than the buffer */
                 if (write_all(fd, row, (size_t)n) < 0) {
                     copy_error(r, MR_COPY_IO, "%s: %s", path, strerror(errno));
                     failed = 1;
@@ -532,7 +532,7 @@ int mr_backup_copy_out(PGconn *conn, const char *sql, const char *path, int fsyn
         const char *t = PQcmdTuples(res);
         r->rows = t[0] ? strtoll(t, NULL, 10) : 0;
     } else {
-        result_error(r, conn, res);            /* after an io error, the cancel: ignored */
+        result_error(r, conn, res); /* after an io error, the cancel: ignored */
     }
     PQclear(res);
     mr_db_drain(conn);
@@ -605,8 +605,7 @@ int mr_backup_publish(const char *tmp, const char *final, char *err, size_t errl
     return 0;
 }
 
-int mr_backup_write_new(const char *path, const char *data, size_t len, char *err,
-                        size_t errlen)
+int mr_backup_write_new(const char *path, const char *data, size_t len, char *err, size_t errlen)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {

@@ -1,17 +1,21 @@
 /*
 ** db.c: libpq mechanism that has no Lua in it: the notice queue, the cancel handle the
-** signal handler uses, and file <-> COPY streaming (bulk data never passes through Lua).
+** signal handler uses, waiting for the server (poll, Ctrl-C, the client-side limit), and
+** file <-> COPY streaming (bulk data never passes through Lua).
 */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "db.h"
 #include "mr.h"
 
 PGcancel *volatile mr_db_active_cancel = NULL;
+volatile sig_atomic_t mr_db_cancel_sent = 0;
 
 static char *dup_field(const PGresult *res, int code)
 {
@@ -84,8 +88,218 @@ void mr_db_cancel_active(void)
 {
     PGcancel *c = mr_db_active_cancel;
     char buf[256];
-    if (c != NULL)
-        PQcancel(c, buf, sizeof buf);   /* documented as safe in a signal handler */
+    if (c != NULL) {
+        PQcancel(c, buf, sizeof buf); /* documented as safe in a signal handler */
+        mr_db_cancel_sent = 1;
+    }
+}
+
+static void send_cancel(PGcancel *cancel)
+{
+    char err[256];
+    if (cancel != NULL)
+        PQcancel(cancel, err, sizeof err);
+}
+
+void mr_db_call_begin(mr_db_call *c, PGconn *conn, PGcancel *cancel, int64_t timeout_ms)
+{
+    *c = (mr_db_call){.conn = conn, .cancel = cancel, .timeout_ms = timeout_ms};
+    c->since = mr_clock_now();
+    c->prev_active = mr_db_active_cancel;
+    if (cancel != NULL) {
+        mr_db_cancel_sent = 0;
+        mr_db_active_cancel = cancel;
+    }
+}
+
+void mr_db_call_end(mr_db_call *c)
+{
+    mr_db_active_cancel = c->prev_active;
+}
+
+/* Poll slices stay short: a signal that lands between the mr_interrupted test and poll()
+** would otherwise go unnoticed for a whole slice (the handler has cancelled the query by
+** then; this only matters when it could not). */
+#define SLICE_MS 200
+
+int mr_db_wait_io(mr_db_call *c, int want_write)
+{
+    if (!c->cancelled && !c->keep_since)
+        c->since = mr_clock_now(); /* silence is counted while we wait */
+    for (;;) {
+        if (mr_interrupted && !c->interrupt_cancelled) {
+            c->interrupt_cancelled = 1;
+            if (!mr_db_cancel_sent) /* the handler could not: no cancel was active */
+                send_cancel(c->cancel);
+        }
+        int64_t now = mr_clock_now();
+        int slice = SLICE_MS, overdue = 0;
+        if (c->timeout_ms > 0) {
+            int64_t limit = c->cancelled ? MR_DB_GRACE_MS : c->timeout_ms;
+            int64_t left = (c->since - now) / 1000000 + limit;
+            if (left <= 0)
+                overdue = 1, slice = 0; /* one last look: the answer may be in the socket */
+            else if (left < slice)
+                slice = (int)left;
+        }
+        if (c->until != 0) {
+            /* out of time once the socket had a look (a server sending without a pause must
+            ** not hold the call); the limit's own deadline goes first */
+            if (c->polled && now >= c->until && !overdue)
+                return MR_DB_PENDING;
+            int64_t left = (c->until - now + 999999) / 1000000; /* rounded up: no spinning */
+            if (left < slice)
+                slice = left > 0 ? (int)left : 0;
+        }
+        int fd = PQsocket(c->conn);
+        if (fd < 0)
+            return MR_DB_BROKEN;
+        struct pollfd p = {.fd = fd, .events = POLLIN | (want_write ? POLLOUT : 0)};
+        int n = poll(&p, 1, slice);
+        c->polled = 1;
+        if (n < 0 && errno != EINTR)
+            return MR_DB_BROKEN;
+        if (n > 0) {
+            if ((p.revents & (POLLIN | POLLERR | POLLHUP | POLLNVAL)) && !PQconsumeInput(c->conn))
+                return MR_DB_BROKEN;
+            if (!c->cancelled)
+                c->since = mr_clock_now(); /* the server was heard: a new silence begins */
+            return MR_DB_READY;
+        }
+        if (n == 0 && overdue) {
+            if (c->cancelled)
+                return MR_DB_TIMEOUT;
+            c->cancelled = 1; /* ask the server to stop, then give it a grace */
+            send_cancel(c->cancel);
+            c->since = mr_clock_now();
+        }
+        /* else a slice passed, or a signal: look again */
+    }
+}
+
+int mr_db_await(mr_db_call *c)
+{
+    for (;;) {
+        int f = PQflush(c->conn); /* nonblocking: 0 all sent, 1 more to send */
+        if (f < 0)
+            return MR_DB_BROKEN;
+        if (f == 0 && !PQisBusy(c->conn))
+            return PQstatus(c->conn) == CONNECTION_BAD ? MR_DB_BROKEN : MR_DB_READY;
+        if (PQstatus(c->conn) == CONNECTION_BAD)
+            return MR_DB_BROKEN;
+        int rc = mr_db_wait_io(c, f == 1);
+        if (rc != MR_DB_READY)
+            return rc;
+    }
+}
+
+int mr_db_next(mr_db_call *c, PGresult **res)
+{
+    *res = NULL;
+    int rc = mr_db_await(c);
+    if (rc == MR_DB_TIMEOUT || rc == MR_DB_PENDING)
+        return rc;
+    if (rc == MR_DB_BROKEN && PQstatus(c->conn) != CONNECTION_BAD)
+        return rc;
+    *res = PQgetResult(c->conn); /* does not block now */
+    return MR_DB_READY;
+}
+
+/* Wait until libpq has sent everything queued (reading meanwhile). */
+static int flush_all(mr_db_call *c)
+{
+    int f;
+    while ((f = PQflush(c->conn)) == 1) {
+        int rc = mr_db_wait_io(c, 1);
+        if (rc != MR_DB_READY)
+            return rc;
+    }
+    return f < 0 ? MR_DB_BROKEN : MR_DB_READY;
+}
+
+int mr_db_put_copy(mr_db_call *c, const char *p, size_t len)
+{
+    while (len > 0) {
+        int n = len > (1u << 30) ? (1 << 30) : (int)len; /* libpq takes an int length */
+        int r = PQputCopyData(c->conn, p, n);
+        if (r < 0)
+            return MR_DB_FAILED;
+        if (r == 0) { /* nonblocking and full: let some of it go */
+            int rc = mr_db_wait_io(c, 1);
+            if (rc != MR_DB_READY)
+                return rc;
+            continue;
+        }
+        p += n;
+        len -= (size_t)n;
+        int rc = flush_all(c);
+        if (rc != MR_DB_READY)
+            return rc;
+    }
+    return MR_DB_READY;
+}
+
+int mr_db_put_copy_end(mr_db_call *c, const char *errmsg)
+{
+    for (;;) {
+        int r = PQputCopyEnd(c->conn, errmsg);
+        if (r < 0)
+            return MR_DB_FAILED;
+        if (r == 1)
+            return flush_all(c);
+        int rc = mr_db_wait_io(c, 1);
+        if (rc != MR_DB_READY)
+            return rc;
+    }
+}
+
+/* Read and drop what is left of a COPY TO STDOUT. */
+static int skip_copy_data(mr_db_call *c)
+{
+    for (;;) {
+        char *buf;
+        int len = PQgetCopyData(c->conn, &buf, 1);
+        if (len > 0) {
+            PQfreemem(buf);
+            continue;
+        }
+        if (len < 0)
+            return MR_DB_READY; /* -1 the end, -2 an error: PQgetResult tells */
+        int rc = mr_db_wait_io(c, 0);
+        if (rc != MR_DB_READY)
+            return rc;
+    }
+}
+
+int mr_db_drain_call(mr_db_call *c)
+{
+    PGresult *r;
+    int rc;
+    while ((rc = mr_db_next(c, &r)) == MR_DB_READY && r != NULL) {
+        ExecStatusType st = PQresultStatus(r);
+        PQclear(r);
+        /* a COPY still open must be ended before results can finish (else PQgetResult
+        ** hands back the same COPY state forever) */
+        if (st == PGRES_COPY_IN || st == PGRES_COPY_BOTH)
+            rc = mr_db_put_copy_end(c, "cancelled by migrun");
+        if (rc == MR_DB_READY && (st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH))
+            rc = skip_copy_data(c);
+        if (rc == MR_DB_FAILED)
+            rc = MR_DB_READY; /* the connection broke: PQstatus says so */
+        if (rc != MR_DB_READY || PQstatus(c->conn) == CONNECTION_BAD)
+            break;
+    }
+    return rc;
+}
+
+void mr_db_hang_up(PGconn *conn)
+{
+    if (conn == NULL)
+        return;
+    int fd = PQsocket(conn);
+    if (fd >= 0)
+        shutdown(fd, SHUT_RDWR); /* PQfinish's goodbye can't block on a full socket */
+    PQfinish(conn);
 }
 
 int mr_db_drain(PGconn *conn)
@@ -141,7 +355,7 @@ static int flush_out(int fd, char *out, size_t *used, char *err, size_t errlen)
     return rc;
 }
 
-int mr_db_copy_out_fd(PGconn *conn, int fd, char *err, size_t errlen)
+int mr_db_copy_out_fd(mr_db_call *c, int fd, char *err, size_t errlen)
 {
     char *buf;
     int len;
@@ -152,7 +366,17 @@ int mr_db_copy_out_fd(PGconn *conn, int fd, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         rc = -1;
     }
-    while ((len = PQgetCopyData(conn, &buf, 0)) > 0) {
+    for (;;) {
+        len = PQgetCopyData(c->conn, &buf, 1);
+        if (len == 0) {
+            int w = mr_db_wait_io(c, 0);
+            if (w == MR_DB_READY)
+                continue;
+            free(out);
+            return w;
+        }
+        if (len < 0)
+            break;
         if (rc == 0) {
             if (used + (size_t)len > MR_COPY_BUF)
                 rc = flush_out(fd, out, &used, err, errlen);
@@ -165,15 +389,8 @@ int mr_db_copy_out_fd(PGconn *conn, int fd, char *err, size_t errlen)
                 memcpy(out + used, buf, (size_t)len);
                 used += (size_t)len;
             }
-            if (rc < 0) {
-                mr_db_active_cancel = NULL;
-                PGcancel *c = PQgetCancel(conn);   /* stop the server sending the rest */
-                if (c) {
-                    char e[256];
-                    PQcancel(c, e, sizeof e);
-                    PQfreeCancel(c);
-                }
-            }
+            if (rc < 0)
+                send_cancel(c->cancel); /* stop the server sending the rest */
         }
         PQfreemem(buf);
     }
@@ -181,39 +398,40 @@ int mr_db_copy_out_fd(PGconn *conn, int fd, char *err, size_t errlen)
         rc = flush_out(fd, out, &used, err, errlen);
     free(out);
     if (len == -2 && rc == 0) {
-        snprintf(err, errlen, "%s", PQerrorMessage(conn));
-        rc = -1;
+        snprintf(err, errlen, "%s", PQerrorMessage(c->conn));
+        rc = PQstatus(c->conn) == CONNECTION_BAD ? MR_DB_BROKEN : MR_DB_FAILED;
     }
-    return rc;
+    return rc < 0 ? rc : MR_DB_READY;
 }
 
-int mr_db_copy_in_fd(PGconn *conn, int fd, char *err, size_t errlen)
+int mr_db_copy_in_fd(mr_db_call *c, int fd, char *err, size_t errlen)
 {
     static char buf[1 << 16];
+    int rc;
     for (;;) {
         ssize_t n = read(fd, buf, sizeof buf);
         if (n < 0) {
             if (errno == EINTR && !mr_interrupted)
                 continue;
             snprintf(err, errlen, "read failed: %s", strerror(errno));
-            PQputCopyEnd(conn, "read failed in migrun");
-            return -1;
+            rc = mr_db_put_copy_end(c, "read failed in migrun");
+            return rc == MR_DB_READY || rc == MR_DB_FAILED ? MR_DB_FAILED : rc;
         }
         if (mr_interrupted) {
             snprintf(err, errlen, "interrupted");
-            PQputCopyEnd(conn, "interrupted");
-            return -1;
+            rc = mr_db_put_copy_end(c, "interrupted");
+            return rc == MR_DB_READY || rc == MR_DB_FAILED ? MR_DB_FAILED : rc;
         }
         if (n == 0)
             break;
-        if (PQputCopyData(conn, buf, (int)n) != 1) {
-            snprintf(err, errlen, "%s", PQerrorMessage(conn));
-            return -1;
+        rc = mr_db_put_copy(c, buf, (size_t)n);
+        if (rc != MR_DB_READY) {
+            snprintf(err, errlen, "%s", PQerrorMessage(c->conn));
+            return rc;
         }
     }
-    if (PQputCopyEnd(conn, NULL) != 1) {
-        snprintf(err, errlen, "%s", PQerrorMessage(conn));
-        return -1;
-    }
-    return 0;
+    rc = mr_db_put_copy_end(c, NULL);
+    if (rc != MR_DB_READY)
+        snprintf(err, errlen, "%s", PQerrorMessage(c->conn));
+    return rc;
 }

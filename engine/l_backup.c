@@ -23,21 +23,21 @@ static char **check_argv(lua_State *L, int opts, const char *key)
         lua_pop(L, 1);
         return NULL;
     }
-    int t = lua_gettop(L);                           // [.., list]
+    int t = lua_gettop(L); // [.., list]
     if (!lua_istable(L, t))
         luaL_error(L, "backup: %s must be an argv list", key);
     lua_Integer n = luaL_len(L, t);
     if (n < 1)
         luaL_error(L, "backup: %s needs at least the program", key);
-    char **argv = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof *argv, 0);   // [.., list, ud]
+    char **argv = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof *argv, 0); // [.., list, ud]
     for (lua_Integer i = 1; i <= n; i++) {
         if (lua_rawgeti(L, t, i) != LUA_TSTRING)
             luaL_error(L, "backup: %s[%d] is not a string", key, (int)i);
-        argv[i - 1] = (char *)lua_tostring(L, -1);   /* anchored by the list */
+        argv[i - 1] = (char *)lua_tostring(L, -1); /* anchored by the list */
         lua_pop(L, 1);
     }
     argv[n] = NULL;
-    return argv;                                     /* list and ud stay on the stack */
+    return argv; /* list and ud stay on the stack */
 }
 
 static int opt_bool(lua_State *L, int opts, const char *key)
@@ -61,25 +61,14 @@ static mr_progress *check_progress(lua_State *L, int opts, mr_progress *p)
     lua_Integer total = lua_isnil(L, -1) ? 0 : luaL_checkinteger(L, -1);
     lua_pop(L, 1);
     mr_progress_start(p, 2, label, total > 0 ? (uint64_t)total : 0);
-    lua_pop(L, 1);                                   /* label stays anchored by opts */
+    lua_pop(L, 1); /* label stays anchored by opts */
     return p;
-}
-
-static int raise_kind(lua_State *L, const char *kind, const char *msg)
-{
-    lua_createtable(L, 0, 2);                        // [err]
-    lua_pushstring(L, kind);
-    lua_setfield(L, -2, "kind");
-    lua_pushstring(L, msg);
-    lua_setfield(L, -2, "message");
-    luaL_setmetatable(L, MR_ERROR_MT);
-    return lua_error(L);
 }
 
 /* ---- tee ------------------------------------------------------------------------------ */
 
 typedef struct {
-    mr_tee_result res;     /* its stderr buffers are freed by __gc if a push raises */
+    mr_tee_result res; /* its stderr buffers are freed by __gc if a push raises */
 } l_tee;
 
 static int l_tee_gc(lua_State *L)
@@ -130,16 +119,16 @@ static int l_backup_tee(lua_State *L)
     mr_progress prog;
     o.progress = check_progress(L, 1, &prog);
 
-    l_tee *t = lua_newuserdatauv(L, sizeof *t, 0);   // [.., tee]
+    l_tee *t = lua_newuserdatauv(L, sizeof *t, 0); // [.., tee]
     memset(t, 0, sizeof *t);
-    lua_newtable(L);                                 /* a metatable just for __gc */
+    lua_newtable(L); /* a metatable just for __gc */
     lua_pushcfunction(L, l_tee_gc);
     lua_setfield(L, -2, "__gc");
     lua_setmetatable(L, -2);
-    int rc = mr_backup_tee(&o, &t->res);             /* no Lua inside: nothing can longjmp */
+    int rc = mr_backup_tee(&o, &t->res); /* no Lua inside: nothing can longjmp */
     mr_tee_result *r = &t->res;
 
-    lua_createtable(L, 0, 10);                       // [.., tee, res]
+    lua_createtable(L, 0, 10); // [.., tee, res]
     lua_pushboolean(L, rc == 0);
     lua_setfield(L, -2, "ok");
     lua_pushinteger(L, (lua_Integer)r->bytes);
@@ -170,22 +159,12 @@ static int l_backup_tee(lua_State *L)
 
 /* ---- COPY TO a file ------------------------------------------------------------------- */
 
-/* The PGconn of a migrun.db. l_db.c does not export an accessor yet, so this reads the owned
-** pointer R3 puts first in every handle (l_db.conn). Replace with db.h's accessor once it
-** exists. */
-/* The connection of a migrun.db handle (raises when it is closed or busy) and its cancel
-** handle, made the active one while C streams, so Ctrl-C cancels the COPY on the server. */
-static PGconn *check_pgconn(lua_State *L, int idx, PGcancel **cancel)
-{
-    return mr_db_checkconn(L, idx, cancel);
-}
-
 /* copy_out(conn, sql, path [, {fsync = bool, progress = {label}}]) -> {rows, bytes, sha256};
 ** path must not exist; raises migrun.error kind "sql" (with sqlstate), "connection" or "io" */
 static int l_backup_copy_out(lua_State *L)
 {
-    PGcancel *cancel = NULL;
-    PGconn *conn = check_pgconn(L, 1, &cancel);
+    PGcancel *cancel = NULL; /* active while C streams: Ctrl-C cancels */
+    PGconn *conn = mr_db_checkconn(L, 1, &cancel);
     const char *sql = luaL_checkstring(L, 2);
     const char *path = luaL_checkstring(L, 3);
     if (lua_isnoneornil(L, 4)) {
@@ -198,29 +177,32 @@ static int l_backup_copy_out(lua_State *L)
     mr_progress *pp = check_progress(L, 4, &prog);
     mr_copy_result r;
     mr_db_active_cancel = cancel;
-    mr_backup_copy_out(conn, sql, path, fsync_out, pp, &r);   /* no Lua inside */
+    mr_backup_copy_out(conn, sql, path, fsync_out, pp, &r); /* no Lua inside */
     mr_db_active_cancel = NULL;
     switch (r.kind) {
     case MR_COPY_OK:
         break;
     case MR_COPY_SQL: {
-        lua_createtable(L, 0, 8);                    // [.., err]
-        const char *f[][2] = {{"kind", "sql"}, {"sqlstate", r.sqlstate},
-                              {"severity", r.severity}, {"message", r.message},
-                              {"detail", r.detail}, {"hint", r.hint}};
+        mr_l_push_error(L, "sql", NULL); // [.., err]
+        const char *f[][2] = {
+            {"sqlstate", r.sqlstate},
+            {"severity", r.severity},
+            {"message",  r.message },
+            {"detail",   r.detail  },
+            {"hint",     r.hint    }
+        };
         for (size_t i = 0; i < MR_COUNT(f); i++) {
             if (f[i][1][0]) {
                 lua_pushstring(L, f[i][1]);
                 lua_setfield(L, -2, f[i][0]);
             }
         }
-        luaL_setmetatable(L, MR_ERROR_MT);
         return lua_error(L);
     }
     case MR_COPY_CONN:
-        return raise_kind(L, "connection", r.message);
+        return mr_l_raise(L, "connection", "%s", r.message);
     case MR_COPY_IO:
-        return raise_kind(L, "io", r.message);
+        return mr_l_raise(L, "io", "%s", r.message);
     default:
         return luaL_error(L, "copy_out: %s", r.message);
     }
@@ -268,7 +250,7 @@ static int l_backup_write_new(lua_State *L)
 }
 
 typedef struct {
-    PQconninfoOption *opts;    /* NULL once freed */
+    PQconninfoOption *opts; /* NULL once freed */
 } l_conninfo;
 
 static int l_conninfo_gc(lua_State *L)
@@ -284,23 +266,23 @@ static int l_conninfo_gc(lua_State *L)
 static int l_backup_parse_conninfo(lua_State *L)
 {
     const char *s = luaL_checkstring(L, 1);
-    l_conninfo *c = lua_newuserdatauv(L, sizeof *c, 0);   // [s, owner]
+    l_conninfo *c = lua_newuserdatauv(L, sizeof *c, 0); // [s, owner]
     c->opts = NULL;
-    lua_newtable(L);                                 /* a metatable just for __gc */
+    lua_newtable(L); /* a metatable just for __gc */
     lua_pushcfunction(L, l_conninfo_gc);
     lua_setfield(L, -2, "__gc");
     lua_setmetatable(L, -2);
     char *err = NULL;
-    c->opts = PQconninfoParse(s, &err);              /* owned by the userdata from here */
+    c->opts = PQconninfoParse(s, &err); /* owned by the userdata from here */
     if (c->opts == NULL) {
         char msg[512];
         snprintf(msg, sizeof msg, "%s", err ? err : "out of memory");
-        PQfreemem(err);                              /* before any Lua call can longjmp */
+        PQfreemem(err); /* before any Lua call can longjmp */
         luaL_pushfail(L);
         lua_pushstring(L, msg);
         return 2;
     }
-    lua_newtable(L);                                 // [s, owner, map]
+    lua_newtable(L); // [s, owner, map]
     for (PQconninfoOption *o = c->opts; o->keyword; o++) {
         if (o->val != NULL) {
             lua_pushstring(L, o->val);
@@ -313,18 +295,16 @@ static int l_backup_parse_conninfo(lua_State *L)
 }
 
 static const luaL_Reg backup_funcs[] = {
-    {"tee", l_backup_tee},
-    {"copy_out", l_backup_copy_out},
-    {"publish", l_backup_publish},
-    {"write_new", l_backup_write_new},
+    {"tee",            l_backup_tee           },
+    {"copy_out",       l_backup_copy_out      },
+    {"publish",        l_backup_publish       },
+    {"write_new",      l_backup_write_new     },
     {"parse_conninfo", l_backup_parse_conninfo},
-    {NULL, NULL},
+    {NULL,             NULL                   },
 };
 
 int luaopen_migrun_core_backup(lua_State *L)
 {
-    luaL_newmetatable(L, MR_ERROR_MT);               /* __tostring comes from migrun.errors */
-    lua_pop(L, 1);
     luaL_newlib(L, backup_funcs);
     return 1;
 }

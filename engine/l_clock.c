@@ -33,10 +33,10 @@ static int l_clock_sleep(lua_State *L)
 }
 
 static const luaL_Reg clock_funcs[] = {
-    {"now", l_clock_now},
+    {"now",   l_clock_now  },
     {"since", l_clock_since},
     {"sleep", l_clock_sleep},
-    {NULL, NULL},
+    {NULL,    NULL         },
 };
 
 int luaopen_migrun_core_clock(lua_State *L)

@@ -10,7 +10,7 @@
 #include "mr.h"
 
 typedef struct {
-    mr_sha256 *h;          /* NULL once finished */
+    mr_sha256 *h; /* NULL once finished */
 } l_hash;
 
 /* hash.sha256(s) -> hex */
@@ -18,7 +18,7 @@ static int l_hash_sha256(lua_State *L)
 {
     size_t len;
     const char *s = luaL_checklstring(L, 1, &len);
-    l_hash *u = lua_newuserdatauv(L, sizeof *u, 0);   /* owns h until freed below */
+    l_hash *u = lua_newuserdatauv(L, sizeof *u, 0); /* owns h until freed below */
     u->h = NULL;
     luaL_setmetatable(L, MR_HASH_MT);
     u->h = mr_sha256_new();
@@ -101,31 +101,31 @@ static int l_hash_gc(lua_State *L)
 }
 
 static const luaL_Reg hash_meta[] = {
-    {"__index", NULL},
-    {"__gc", l_hash_gc},
+    {"__index", NULL     },
+    {"__gc",    l_hash_gc},
     {"__close", l_hash_gc},
-    {NULL, NULL},
+    {NULL,      NULL     },
 };
 
 static const luaL_Reg hash_methods[] = {
     {"update", l_hash_update},
-    {"hex", l_hash_hex},
-    {NULL, NULL},
+    {"hex",    l_hash_hex   },
+    {NULL,     NULL         },
 };
 
 static const luaL_Reg hash_funcs[] = {
-    {"sha256", l_hash_sha256},
+    {"sha256",      l_hash_sha256     },
     {"sha256_file", l_hash_sha256_file},
-    {"new", l_hash_new},
-    {NULL, NULL},
+    {"new",         l_hash_new        },
+    {NULL,          NULL              },
 };
 
 int luaopen_migrun_core_hash(lua_State *L)
 {
-    luaL_newmetatable(L, MR_HASH_MT);                // [mt]
+    luaL_newmetatable(L, MR_HASH_MT); // [mt]
     luaL_setfuncs(L, hash_meta, 0);
-    luaL_newlib(L, hash_methods);                    // [mt, methods]
-    lua_setfield(L, -2, "__index");                  // [mt]
+    luaL_newlib(L, hash_methods);   // [mt, methods]
+    lua_setfield(L, -2, "__index"); // [mt]
     lua_pop(L, 1);
     luaL_newlib(L, hash_funcs);
     return 1;

@@ -11,12 +11,12 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "mr.h"
 #include "l_mr.h"
+#include "mr.h"
 #include "proc.h"
 
 typedef struct {
-    pid_t pid;             /* 0 once reaped */
+    pid_t pid; /* 0 once reaped */
     mr_proc_result res;
 } l_proc;
 
@@ -30,58 +30,11 @@ static char **check_argv(lua_State *L, int idx)
     for (lua_Integer i = 1; i <= n; i++) {
         if (lua_rawgeti(L, idx, i) != LUA_TSTRING)
             luaL_argerror(L, idx, lua_pushfstring(L, "argv[%d] is not a string", (int)i));
-        argv[i - 1] = (char *)lua_tostring(L, -1);   /* anchored by the argv table */
+        argv[i - 1] = (char *)lua_tostring(L, -1); /* anchored by the argv table */
         lua_pop(L, 1);
     }
     argv[n] = NULL;
     return argv;
-}
-
-/* opts.env = {K = "V" | false}: extra entries, false removes K (shared with l_backup.c). */
-char **mr_l_check_env(lua_State *L, int opts)
-{
-    if (lua_getfield(L, opts, "env") == LUA_TNIL) {
-        lua_pop(L, 1);
-        return NULL;
-    }
-    int t = lua_gettop(L);                           // [.., env]
-    luaL_argexpected(L, lua_istable(L, t), opts, "env table");
-    lua_newtable(L);                                 // [.., env, strs]  anchors "K=V"
-    int n = 0;
-    lua_pushnil(L);
-    while (lua_next(L, t)) {                         // [.., env, strs, k, v]
-        /* never luaL_checkstring the key: converting it in place would confuse lua_next */
-        if (lua_type(L, -2) != LUA_TSTRING)
-            luaL_error(L, "env keys must be strings (got a %s)", luaL_typename(L, -2));
-        const char *k = lua_tostring(L, -2);
-        if (k[0] == '\0' || strchr(k, '=') != NULL)
-            luaL_error(L, "bad env name '%s'", k);
-        if (lua_toboolean(L, -1)) {
-            if (!lua_isstring(L, -1))
-                luaL_error(L, "env.%s must be a string, number or false", k);
-            lua_pushfstring(L, "%s=%s", k, lua_tostring(L, -1));
-        } else {
-            lua_pushstring(L, k);
-        }
-        lua_rawseti(L, t + 1, ++n);                  // [.., env, strs, k, v]
-        lua_pop(L, 1);                               // [.., env, strs, k]
-    }
-    char **env = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof *env, 0);
-    for (int i = 1; i <= n; i++) {
-        lua_rawgeti(L, t + 1, i);
-        env[i - 1] = (char *)lua_tostring(L, -1);    /* anchored by strs */
-        lua_pop(L, 1);
-    }
-    env[n] = NULL;
-    return env;                                      // [.., env, strs, scratch] stay
-}
-
-const char *mr_l_opt_string(lua_State *L, int opts, const char *key)
-{
-    lua_getfield(L, opts, key);
-    const char *s = lua_isnil(L, -1) ? NULL : luaL_checkstring(L, -1);
-    lua_pop(L, 1);                                   /* the opts table anchors the string */
-    return s;
 }
 
 /* stdin: "null" | "inherit" | {data = s} | {file = path}; stdout/stderr: "capture" |
@@ -137,23 +90,22 @@ static void check_opts(lua_State *L, int idx, mr_proc_opts *o, int capture_defau
     lua_getfield(L, idx, "new_session");
     o->new_session = lua_toboolean(L, -1);
     lua_pop(L, 1);
+    /* die_with_parent = true (SIGKILL) | a signal number: the child goes when we go */
+    lua_getfield(L, idx, "die_with_parent");
+    if (lua_type(L, -1) == LUA_TBOOLEAN) {
+        o->die_signal = lua_toboolean(L, -1) ? SIGKILL : 0;
+    } else if (!lua_isnil(L, -1)) {
+        lua_Integer sig = luaL_checkinteger(L, -1);
+        luaL_argcheck(L, sig > 0 && sig < 65, idx, "die_with_parent: not a signal number");
+        o->die_signal = (int)sig;
+    }
+    lua_pop(L, 1);
     lua_getfield(L, idx, "timeout_ms");
     o->timeout_ms = lua_isnil(L, -1) ? 0 : (int64_t)luaL_checkinteger(L, -1);
     lua_pop(L, 1);
     check_io(L, idx, "stdin", &o->io[0], MR_IO_NULL);
     check_io(L, idx, "stdout", &o->io[1], capture_default ? MR_IO_CAPTURE : MR_IO_INHERIT);
     check_io(L, idx, "stderr", &o->io[2], capture_default ? MR_IO_CAPTURE : MR_IO_INHERIT);
-}
-
-static int raise_env(lua_State *L, const char *msg)
-{
-    lua_createtable(L, 0, 2);
-    lua_pushliteral(L, "environment");
-    lua_setfield(L, -2, "kind");
-    lua_pushstring(L, msg);
-    lua_setfield(L, -2, "message");
-    luaL_setmetatable(L, MR_ERROR_MT);
-    return lua_error(L);
 }
 
 static void push_result(lua_State *L, mr_proc_result *r)
@@ -204,13 +156,13 @@ static int l_proc_run(lua_State *L)
     check_opts(L, 2, &o, 1);
     l_run *r = lua_newuserdatauv(L, sizeof *r, 0);
     memset(r, 0, sizeof *r);
-    lua_newtable(L);                                 /* a metatable just for __gc */
+    lua_newtable(L); /* a metatable just for __gc */
     lua_pushcfunction(L, l_run_gc);
     lua_setfield(L, -2, "__gc");
     lua_setmetatable(L, -2);
     char err[512];
     if (mr_proc_run(&o, &r->res, err, sizeof err) < 0)
-        return raise_env(L, err);
+        return mr_l_raise(L, "environment", "%s", err);
     push_result(L, &r->res);
     mr_buf_free(&r->res.out);
     mr_buf_free(&r->res.err);
@@ -223,7 +175,9 @@ static l_proc *check_proc(lua_State *L)
 }
 
 /* proc.spawn(argv, opts) -> handle; stdio may be "null", "inherit" or files, not captured;
-** raises migrun.error{kind="environment"} when the program can't be started */
+** opts.die_with_parent = true | signal: the child is sent SIGKILL (or that signal) when this
+** process dies, however it dies (also accepted by proc.run); raises
+** migrun.error{kind="environment"} when the program can't be started */
 static int l_proc_spawn(lua_State *L)
 {
     lua_settop(L, 2);
@@ -232,7 +186,7 @@ static int l_proc_spawn(lua_State *L)
     for (int i = 0; i < 3; i++)
         if (o.io[i].mode == MR_IO_CAPTURE || o.io[i].mode == MR_IO_DATA)
             return luaL_error(L, "proc.spawn: use files for stdio (capture needs proc.run)");
-    if (o.timeout_ms > 0)          /* nothing would enforce it: say so rather than ignore it */
+    if (o.timeout_ms > 0) /* nothing would enforce it: say so rather than ignore it */
         return luaL_error(L, "proc.spawn: no timeout option (use handle:wait(ms), handle:kill())");
     l_proc *p = lua_newuserdatauv(L, sizeof *p, 0);
     memset(p, 0, sizeof *p);
@@ -242,7 +196,7 @@ static int l_proc_spawn(lua_State *L)
     p->pid = mr_proc_start(&o, fds, err, sizeof err);
     if (p->pid < 0) {
         p->pid = 0;
-        return raise_env(L, err);
+        return mr_l_raise(L, "environment", "%s", err);
     }
     return 1;
 }
@@ -315,37 +269,35 @@ static int l_proc_tostring(lua_State *L)
 }
 
 static const luaL_Reg proc_meta[] = {
-    {"__index", NULL},
-    {"__gc", l_proc_gc},
-    {"__close", l_proc_gc},
+    {"__index",    NULL           },
+    {"__gc",       l_proc_gc      },
+    {"__close",    l_proc_gc      },
     {"__tostring", l_proc_tostring},
-    {NULL, NULL},
+    {NULL,         NULL           },
 };
 
 static const luaL_Reg proc_methods[] = {
-    {"wait", l_proc_wait},
-    {"kill", l_proc_kill},
-    {"pid", l_proc_pid},
+    {"wait",   l_proc_wait  },
+    {"kill",   l_proc_kill  },
+    {"pid",    l_proc_pid   },
     {"detach", l_proc_detach},
-    {"close", l_proc_gc},
-    {NULL, NULL},
+    {"close",  l_proc_gc    },
+    {NULL,     NULL         },
 };
 
 static const luaL_Reg proc_funcs[] = {
-    {"run", l_proc_run},
+    {"run",   l_proc_run  },
     {"spawn", l_proc_spawn},
-    {NULL, NULL},
+    {NULL,    NULL        },
 };
 
 int luaopen_migrun_core_proc(lua_State *L)
 {
-    luaL_newmetatable(L, MR_ERROR_MT);
-    lua_pop(L, 1);
-    luaL_newmetatable(L, MR_PROC_MT);                // [mt]
+    luaL_newmetatable(L, MR_PROC_MT); // [mt]
     luaL_setfuncs(L, proc_meta, 0);
-    luaL_newlib(L, proc_methods);                    // [mt, methods]
-    lua_setfield(L, -2, "__index");                  // [mt]
-    lua_pop(L, 1);                                   // []
+    luaL_newlib(L, proc_methods);   // [mt, methods]
+    lua_setfield(L, -2, "__index"); // [mt]
+    lua_pop(L, 1);                  // []
     luaL_newlib(L, proc_funcs);
     lua_pushinteger(L, SIGTERM);
     lua_setfield(L, -2, "SIGTERM");

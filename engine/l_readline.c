@@ -14,15 +14,15 @@
 #include "mr.h"
 #include "readline.h"
 
-#define LINE_MT "migrun.readline.line"
+#define LINE_MT        "migrun.readline.line"
 #define MAX_CANDIDATES 10000
 
-static int reading;        /* readline has one global state: no nested readline() */
+static int reading; /* readline has one global state: no nested readline() */
 
 /* What a completion needs from the Lua side while readline owns the C stack. */
 typedef struct {
     lua_State *L;
-    int fn;                /* stack index of the completion function in l_rl_readline */
+    int fn; /* stack index of the completion function in l_rl_readline */
 } l_completer;
 
 /* Candidates being collected; freed by the caller when the collection fails half-way. */
@@ -46,11 +46,11 @@ static void free_candidates(char **v, size_t n)
 static int collect(lua_State *L)
 {
     collect_args *a = lua_touserdata(L, 2);
-    lua_pushvalue(L, 1);                             // [fn, a, fn]
+    lua_pushvalue(L, 1); // [fn, a, fn]
     lua_pushstring(L, a->line);
-    lua_pushinteger(L, a->start + 1);                /* Lua's word is line:sub(first, last) */
+    lua_pushinteger(L, a->start + 1); /* Lua's word is line:sub(first, last) */
     lua_pushinteger(L, a->end);
-    lua_call(L, 3, 1);                               // [fn, a, list]
+    lua_call(L, 3, 1); // [fn, a, list]
     if (lua_isnil(L, -1))
         return 0;
     luaL_checktype(L, -1, LUA_TTABLE);
@@ -67,7 +67,7 @@ static int collect(lua_State *L)
         return luaL_error(L, "out of memory");
     a->cap = (size_t)n;
     for (lua_Integer i = 1; i <= n; i++) {
-        lua_geti(L, -1, i);                          // [fn, a, list, cand]
+        lua_geti(L, -1, i); // [fn, a, list, cand]
         if (lua_type(L, -1) != LUA_TSTRING)
             return luaL_error(L, "completion candidate %d is a %s, not a string", (int)i,
                               luaL_typename(L, -1));
@@ -78,7 +78,7 @@ static int collect(lua_State *L)
             return luaL_error(L, "out of memory");
         memcpy(copy, s, len + 1);
         a->v[a->n++] = copy;
-        lua_pop(L, 1);                               // [fn, a, list]
+        lua_pop(L, 1); // [fn, a, list]
     }
     return 0;
 }
@@ -93,14 +93,14 @@ static char **complete(void *ctx, const char *line, int start, int end, int *fla
     /* none of these pushes allocates, so none can raise out here */
     lua_pushcfunction(L, collect);
     lua_pushvalue(L, c->fn);
-    lua_pushlightuserdata(L, &a);                    // [.., collect, fn, a]
+    lua_pushlightuserdata(L, &a); // [.., collect, fn, a]
     if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
-        lua_pop(L, 1);                               /* the error: dropped */
+        lua_pop(L, 1); /* the error: dropped */
         free_candidates(a.v, a.n);
         return NULL;
     }
     *flags = a.flags;
-    return a.v;                                      /* NULL-terminated by calloc */
+    return a.v; /* NULL-terminated by calloc */
 }
 
 /* __gc of the box that owns a line between readline and lua_pushstring. */
@@ -125,10 +125,10 @@ static int l_rl_readline(lua_State *L)
     lua_settop(L, 2);
     if (reading)
         return luaL_error(L, "readline is already reading a line");
-    luaL_checkstack(L, 8, NULL);                     /* complete() pushes without checking */
-    char **box = lua_newuserdatauv(L, sizeof *box, 0);   // [prompt, fn, box]
+    luaL_checkstack(L, 8, NULL);                       /* complete() pushes without checking */
+    char **box = lua_newuserdatauv(L, sizeof *box, 0); // [prompt, fn, box]
     *box = NULL;
-    luaL_setmetatable(L, LINE_MT);                   /* the line is owned before it exists */
+    luaL_setmetatable(L, LINE_MT); /* the line is owned before it exists */
     l_completer c = {L, 2};
     reading = 1;
     mr_rl_status st = mr_rl_read(prompt, box, has_fn ? complete : NULL, &c);
@@ -221,22 +221,22 @@ static int l_rl_history_length(lua_State *L)
 }
 
 static const luaL_Reg rl_funcs[] = {
-    {"readline", l_rl_readline},
-    {"add_history", l_rl_add_history},
-    {"read_history", l_rl_read_history},
-    {"write_history", l_rl_write_history},
+    {"readline",       l_rl_readline      },
+    {"add_history",    l_rl_add_history   },
+    {"read_history",   l_rl_read_history  },
+    {"write_history",  l_rl_write_history },
     {"append_history", l_rl_append_history},
     {"stifle_history", l_rl_stifle_history},
     {"history_length", l_rl_history_length},
-    {NULL, NULL},
+    {NULL,             NULL               },
 };
 
 int luaopen_migrun_core_readline(lua_State *L)
 {
-    luaL_newmetatable(L, LINE_MT);                   // [mt]
+    luaL_newmetatable(L, LINE_MT); // [mt]
     lua_pushcfunction(L, l_line_gc);
     lua_setfield(L, -2, "__gc");
-    lua_pop(L, 1);                                   // []
+    lua_pop(L, 1); // []
     mr_rl_init("migrun");
     luaL_newlib(L, rl_funcs);
     return 1;

@@ -145,23 +145,23 @@ static int l_sys_interrupted(lua_State *L)
 }
 
 static const luaL_Reg sys_funcs[] = {
-    {"geteuid", l_sys_geteuid},
-    {"getpid", l_sys_getpid},
-    {"hostname", l_sys_hostname},
-    {"username", l_sys_username},
-    {"mkdtemp", l_sys_mkdtemp},
-    {"chown", l_sys_chown},
+    {"geteuid",     l_sys_geteuid    },
+    {"getpid",      l_sys_getpid     },
+    {"hostname",    l_sys_hostname   },
+    {"username",    l_sys_username   },
+    {"mkdtemp",     l_sys_mkdtemp    },
+    {"chown",       l_sys_chown      },
     {"user_exists", l_sys_user_exists},
-    {"free_port", l_sys_free_port},
-    {"kill", l_sys_kill},
+    {"free_port",   l_sys_free_port  },
+    {"kill",        l_sys_kill       },
     {"interrupted", l_sys_interrupted},
-    {NULL, NULL},
+    {NULL,          NULL             },
 };
 
 int luaopen_migrun_core_sys(lua_State *L)
 {
     luaL_newlib(L, sys_funcs);
-    lua_pushliteral(L, MR_VERSION);                  /* one version for C and Lua */
+    lua_pushliteral(L, MR_VERSION); /* one version for C and Lua */
     lua_setfield(L, -2, "VERSION");
     return 1;
 }

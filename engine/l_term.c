@@ -26,8 +26,8 @@ static int l_term_width(lua_State *L)
 
 static const luaL_Reg term_funcs[] = {
     {"isatty", l_term_isatty},
-    {"width", l_term_width},
-    {NULL, NULL},
+    {"width",  l_term_width },
+    {NULL,     NULL         },
 };
 
 int luaopen_migrun_core_term(lua_State *L)

@@ -5,7 +5,6 @@
 */
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include <lualib.h>
 
 #include "db.h"
+#include "l_mr.h"
 #include "mr.h"
 
 #ifndef MR_LUA_REL
@@ -35,15 +35,15 @@ int luaopen_migrun_core_backup(lua_State *L);
 int luaopen_migrun_core_readline(lua_State *L);
 
 static const luaL_Reg core_modules[] = {
-    {"migrun.core.db", luaopen_migrun_core_db},
-    {"migrun.core.clock", luaopen_migrun_core_clock},
-    {"migrun.core.proc", luaopen_migrun_core_proc},
-    {"migrun.core.hash", luaopen_migrun_core_hash},
-    {"migrun.core.sys", luaopen_migrun_core_sys},
-    {"migrun.core.term", luaopen_migrun_core_term},
-    {"migrun.core.backup", luaopen_migrun_core_backup},
+    {"migrun.core.db",       luaopen_migrun_core_db      },
+    {"migrun.core.clock",    luaopen_migrun_core_clock   },
+    {"migrun.core.proc",     luaopen_migrun_core_proc    },
+    {"migrun.core.hash",     luaopen_migrun_core_hash    },
+    {"migrun.core.sys",      luaopen_migrun_core_sys     },
+    {"migrun.core.term",     luaopen_migrun_core_term    },
+    {"migrun.core.backup",   luaopen_migrun_core_backup  },
     {"migrun.core.readline", luaopen_migrun_core_readline},
-    {NULL, NULL},
+    {NULL,                   NULL                        },
 };
 
 /* The hook the signal handler arms: raise migrun.error{kind="interrupted"} in Lua's time. */
@@ -51,14 +51,8 @@ static void interrupt_hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
     lua_sethook(L, NULL, 0, 0);
-    mr_interrupted = 0;                              /* the error now carries the news */
-    lua_createtable(L, 0, 2);
-    lua_pushliteral(L, "interrupted");
-    lua_setfield(L, -2, "kind");
-    lua_pushliteral(L, "interrupted (Ctrl-C or SIGTERM)");
-    lua_setfield(L, -2, "message");
-    luaL_setmetatable(L, MR_ERROR_MT);
-    lua_error(L);
+    mr_interrupted = 0; /* the error now carries the news */
+    mr_l_raise(L, "interrupted", "interrupted (Ctrl-C or SIGTERM)");
 }
 
 /* Only async-signal-safe work: a flag, a cancel request, a hook (as lua.c does). */
@@ -93,46 +87,47 @@ static void set_path(lua_State *L)
     if (exe_dir(dir, sizeof dir) == 0)
         lua_pushfstring(L, "%s/%s/?.lua;%s/%s/?/init.lua", dir, MR_LUA_REL, dir, MR_LUA_REL);
     else
-        lua_pushliteral(L, "");                      // [ours]
+        lua_pushliteral(L, ""); // [ours]
     const char *env = getenv("MIGRUN_LUA_PATH");
     if (env && *env) {
-        lua_pushfstring(L, ";%s;", lua_tostring(L, 1));   // [ours, ;ours;]
-        luaL_gsub(L, env, ";;", lua_tostring(L, -1));     // [ours, ;ours;, mine]
+        lua_pushfstring(L, ";%s;", lua_tostring(L, 1)); // [ours, ;ours;]
+        luaL_gsub(L, env, ";;", lua_tostring(L, -1));   // [ours, ;ours;, mine]
     } else {
         lua_pushvalue(L, 1);
-        lua_pushvalue(L, 1);                         // [ours, ours, mine]
+        lua_pushvalue(L, 1); // [ours, ours, mine]
     }
-    lua_getglobal(L, "package");                     // [.., mine, package]
-    lua_getfield(L, -1, "path");                     // [.., mine, package, old]
+    lua_getglobal(L, "package"); // [.., mine, package]
+    lua_getfield(L, -1, "path"); // [.., mine, package, old]
     lua_pushfstring(L, "%s;%s", lua_tostring(L, -3), lua_tostring(L, -1));
-    lua_setfield(L, -3, "path");                     // [.., mine, package, old]
+    lua_setfield(L, -3, "path"); // [.., mine, package, old]
     lua_settop(L, 0);
+}
+
+/* An error as text: its __tostring (migrun.errors), else its message (an error raised before
+** the Lua layer loaded has the metatable but no __tostring yet), else luaL_tolstring's. */
+static const char *error_text(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    if (lua_istable(L, idx)) {
+        if (luaL_getmetafield(L, idx, "__tostring") != LUA_TNIL) {
+            lua_pop(L, 1);
+        } else {
+            if (lua_getfield(L, idx, "message") == LUA_TSTRING)
+                return lua_tostring(L, -1);
+            lua_pop(L, 1);
+        }
+    }
+    return luaL_tolstring(L, idx, NULL);
 }
 
 static int msghandler(lua_State *L)
 {
     /* keep the error object (its kind decides the exit code); stash a traceback beside it */
-    const char *msg = luaL_tolstring(L, 1, NULL);
+    const char *msg = error_text(L, 1);
     luaL_traceback(L, L, msg, 1);
     lua_setfield(L, LUA_REGISTRYINDEX, "migrun.traceback");
     lua_settop(L, 1);
     return 1;
-}
-
-/* Raise migrun.error{kind="environment"}: the installation itself is broken (exit 3). */
-static int raise_env(lua_State *L, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    const char *msg = lua_pushvfstring(L, fmt, ap);
-    va_end(ap);
-    lua_createtable(L, 0, 2);
-    lua_pushliteral(L, "environment");
-    lua_setfield(L, -2, "kind");
-    lua_pushstring(L, msg);
-    lua_setfield(L, -2, "message");
-    /* no __tostring without the Lua layer: the C side prints .message itself */
-    return lua_error(L);
 }
 
 /* pmain: everything that can raise runs here, inside lua_pcall. */
@@ -152,29 +147,35 @@ static int pmain(lua_State *L)
 
     lua_getglobal(L, "require");
     lua_pushliteral(L, "migrun");
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK)             // [migrun | err]
-        return raise_env(L, "cannot load migrun's Lua layer (set MIGRUN_LUA_PATH?): %s",
-                         luaL_tolstring(L, -1, NULL));
-    lua_getfield(L, -1, "CORE_ABI");                 // [migrun, abi]
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) // [migrun | err]
+        return mr_l_raise(L, "environment",
+                          "cannot load migrun's Lua layer (set MIGRUN_LUA_PATH?): %s",
+                          luaL_tolstring(L, -1, NULL));
+    lua_getfield(L, -1, "CORE_ABI"); // [migrun, abi]
     if (lua_tointeger(L, -1) != MR_CORE_ABI) {
         lua_getglobal(L, "package");
         lua_getfield(L, -1, "path");
-        return raise_env(L, "migrun's Lua layer (ABI %d) does not match this binary (ABI %d); "
-                            "package.path was %s",
-                         (int)lua_tointeger(L, -3), MR_CORE_ABI, lua_tostring(L, -1));
+        return mr_l_raise(L, "environment",
+                          "migrun's Lua layer (ABI %d) does not match this binary (ABI %d); "
+                          "package.path was %s",
+                          (int)lua_tointeger(L, -3), MR_CORE_ABI, lua_tostring(L, -1));
     }
     lua_settop(L, 0);
 
     lua_getglobal(L, "require");
     lua_pushliteral(L, "migrun.cli");
-    lua_call(L, 1, 1);                               // [cli]
-    lua_getfield(L, -1, "main");                     // [cli, main]
-    lua_createtable(L, argc, 1);                     // [cli, main, argv]
+    lua_call(L, 1, 1);           // [cli]
+    lua_getfield(L, -1, "main"); // [cli, main]
+    lua_createtable(L, argc, 1); // [cli, main, argv]
     for (int i = 0; i < argc; i++) {
         lua_pushstring(L, argv[i]);
-        lua_rawseti(L, -2, i);                       /* argv[0] is the program, as in `arg` */
+        lua_rawseti(L, -2, i); /* argv[0] is the program, as in `arg` */
     }
-    lua_call(L, 1, 1);                               // [cli, code]
+    /* Lua has its copies now: blank the passwords in our own argv, so ps and
+    ** /proc/PID/cmdline no longer show them (as the mysql client does) */
+    for (int i = 1; i < argc; i++)
+        mr_url_blank_password(strncmp(argv[i], "--db=", 5) == 0 ? argv[i] + 5 : argv[i]);
+    lua_call(L, 1, 1); // [cli, code]
     return 1;
 }
 
@@ -235,14 +236,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "migrun: %s\n", lua_tostring(L, -1));
         } else {
             lua_pop(L, verbose ? 1 : 0);
-            if (lua_istable(L, -1) && lua_getmetatable(L, -1) == 0 &&
-                lua_getfield(L, -1, "message") == LUA_TSTRING)
-                fprintf(stderr, "migrun: %s\n", lua_tostring(L, -1));   /* raise_env's */
-            else
-                fprintf(stderr, "migrun: %s\n", luaL_tolstring(L, -1, NULL));
+            fprintf(stderr, "migrun: %s\n", error_text(L, -1));
         }
     }
     global_L = NULL;
-    lua_close(L);                                    /* every __gc runs: LSan stays clean */
+    lua_close(L); /* every __gc runs: LSan stays clean */
     return code;
 }

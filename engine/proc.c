@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -77,7 +78,8 @@ static void child_fail(int pipefd, const char *stage)
     int e = errno;
     char msg[256];
     int n = snprintf(msg, sizeof msg, "%s: %s", stage, strerror(e));
-    if (write(pipefd, msg, (size_t)n) < 0) { /* nothing more we can do */ }
+    ssize_t ignored = write(pipefd, msg, (size_t)n); /* failing, nothing more we can do */
+    (void)ignored;
     _exit(127);
 }
 
@@ -96,7 +98,7 @@ static int open_io(const mr_io *io, int fd, int pipe_end)
     case MR_IO_APPEND:
         f = open(io->path, O_WRONLY | O_CREAT | O_APPEND, 0600);
         break;
-    default:                                   /* capture or data: the pipe end */
+    default: /* capture or data: the pipe end */
         f = pipe_end;
     }
     if (f < 0 || dup2(f, fd) < 0)
@@ -108,11 +110,16 @@ static int open_io(const mr_io *io, int fd, int pipe_end)
 
 pid_t mr_proc_start(const mr_proc_opts *o, int fds[3], char *err, size_t errlen)
 {
-    int pipes[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
+    int pipes[3][2] = {
+        {-1, -1},
+        {-1, -1},
+        {-1, -1}
+    };
     int execpipe[2] = {-1, -1};
     struct passwd *pw = NULL;
     char **env = NULL;
     pid_t pid = -1;
+    pid_t parent = getpid(); /* the child compares getppid() with it */
 
     fds[0] = fds[1] = fds[2] = -1;
     if (o->user) {
@@ -157,6 +164,16 @@ pid_t mr_proc_start(const mr_proc_opts *o, int fds[3], char *err, size_t errlen)
         }
         if (o->cwd && chdir(o->cwd) < 0)
             child_fail(execpipe[1], o->cwd);
+        if (o->die_signal > 0) {
+            /* after setuid (which clears it); then close the race with a parent that died
+            ** before the prctl: we would have been reparented already */
+            if (prctl(PR_SET_PDEATHSIG, o->die_signal) < 0)
+                child_fail(execpipe[1], "prctl(PR_SET_PDEATHSIG)");
+            if (getppid() != parent) {
+                kill(getpid(), o->die_signal);
+                _exit(128 + o->die_signal);
+            }
+        }
         execvpe(o->argv[0], o->argv, env);
         child_fail(execpipe[1], o->argv[0]);
     }
@@ -171,7 +188,7 @@ pid_t mr_proc_start(const mr_proc_opts *o, int fds[3], char *err, size_t errlen)
         ;
     close(execpipe[0]);
     execpipe[0] = -1;
-    if (n > 0) {                                /* exec failed: the child told us why */
+    if (n > 0) { /* exec failed: the child told us why */
         msg[n] = '\0';
         snprintf(err, errlen, "cannot run %s", msg);
         waitpid(pid, NULL, 0);
@@ -300,7 +317,7 @@ int mr_proc_run(const mr_proc_opts *o, mr_proc_result *res, char *err, size_t er
                 if (w > 0)
                     in_off += (size_t)w;
                 if (w < 0 && errno != EAGAIN && errno != EINTR)
-                    in_off = o->io[0].len;   /* the child closed stdin: stop feeding it */
+                    in_off = o->io[0].len; /* the child closed stdin: stop feeding it */
                 if (in_off >= o->io[0].len) {
                     close(fds[0]);
                     fds[0] = -1;

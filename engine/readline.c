@@ -24,10 +24,10 @@ static struct {
     char *line;
     mr_rl_complete_fn complete;
     void *ctx;
-    struct sigaction saved[MR_COUNT(sigs)];     /* the caller's handlers, restored at the end */
+    struct sigaction saved[MR_COUNT(sigs)]; /* the caller's handlers, restored at the end */
 } cur;
 
-static volatile sig_atomic_t prompt_signal;   /* set by on_prompt_signal while we read */
+static volatile sig_atomic_t prompt_signal; /* set by on_prompt_signal while we read */
 
 static void on_prompt_signal(int sig)
 {
@@ -40,7 +40,7 @@ static void use_our_handlers(void)
 {
     struct sigaction ours = {0};
     ours.sa_handler = on_prompt_signal;
-    ours.sa_flags = SA_RESTART;                      /* pselect still returns EINTR */
+    ours.sa_flags = SA_RESTART; /* pselect still returns EINTR */
     sigemptyset(&ours.sa_mask);
     for (size_t i = 0; i < MR_COUNT(sigs); i++)
         sigaction(sigs[i], &ours, NULL);
@@ -52,7 +52,7 @@ static void use_callers_handlers(void)
         sigaction(sigs[i], &cur.saved[i], NULL);
 }
 
-static char **pending;     /* candidates being handed to rl_completion_matches */
+static char **pending; /* candidates being handed to rl_completion_matches */
 static size_t pending_i;
 
 /* A rl_compentry_func_t over `pending`: each candidate in turn, ownership to readline. */
@@ -70,7 +70,7 @@ static char *next_candidate(const char *text, int state)
 static char **attempt(const char *text, int start, int end)
 {
     rl_attempted_completion_over = 1;
-    rl_completion_append_character = '\0';           /* reset to ' ' before every attempt */
+    rl_completion_append_character = '\0'; /* reset to ' ' before every attempt */
     if (cur.complete == NULL)
         return NULL;
     int flags = 0;
@@ -85,7 +85,7 @@ static char **attempt(const char *text, int start, int end)
     pending_i = 0;
     char **matches = rl_completion_matches(text, next_candidate);
     for (size_t i = pending_i; pending[i] != NULL; i++)
-        free(pending[i]);                            /* none in practice: all are taken */
+        free(pending[i]); /* none in practice: all are taken */
     free(cands);
     pending = NULL;
     return matches;
@@ -94,9 +94,9 @@ static char **attempt(const char *text, int start, int end)
 void mr_rl_init(const char *appname)
 {
     rl_readline_name = appname;
-    rl_catch_signals = 0;                            /* SIGINT/SIGTERM: see mr_rl_read */
-    rl_catch_sigwinch = 0;                           /* handled in mr_rl_read too */
-    rl_change_environment = 0;                       /* no LINES/COLUMNS for pg_dump & co */
+    rl_catch_signals = 0;      /* SIGINT/SIGTERM: see mr_rl_read */
+    rl_catch_sigwinch = 0;     /* handled in mr_rl_read too */
+    rl_change_environment = 0; /* no LINES/COLUMNS for pg_dump & co */
     rl_attempted_completion_function = attempt;
     /* Lua: a.b.c and obj:method stay one word; quotes start a word of their own */
     rl_basic_word_break_characters = " \t\n\"'`@$><=;|&{(,[]+-*%^~#)}";
@@ -135,10 +135,10 @@ mr_rl_status mr_rl_read(const char *prompt, char **line, mr_rl_complete_fn compl
     use_our_handlers();
 
     mr_rl_status st = MR_RL_LINE;
-    using_history();                                 /* Up starts from the newest entry */
-    static int started;                              /* the terminal is set up on first use */
+    using_history();    /* Up starts from the newest entry */
+    static int started; /* the terminal is set up on first use */
     if (started)
-        rl_reset_screen_size();                      /* resized while a chunk ran? */
+        rl_reset_screen_size(); /* resized while a chunk ran? */
     rl_callback_handler_install(prompt, on_line);
     started = 1;
     while (!cur.done) {
@@ -149,7 +149,7 @@ mr_rl_status mr_rl_read(const char *prompt, char **line, mr_rl_complete_fn compl
         FD_SET(fd, &fds);
         int r = 0, e = 0;
         if (prompt_signal == 0 && !mr_interrupted) {
-            r = pselect(fd + 1, &fds, NULL, NULL, NULL, &orig);   /* unblocks atomically */
+            r = pselect(fd + 1, &fds, NULL, NULL, NULL, &orig); /* unblocks atomically */
             e = errno;
         }
         sigprocmask(SIG_SETMASK, &orig, NULL);
@@ -164,7 +164,7 @@ mr_rl_status mr_rl_read(const char *prompt, char **line, mr_rl_complete_fn compl
             st = MR_RL_TERMINATE;
             break;
         }
-        if (sig == SIGINT || mr_interrupted) {       /* mr_interrupted: during a completion */
+        if (sig == SIGINT || mr_interrupted) { /* mr_interrupted: during a completion */
             st = MR_RL_INTERRUPT;
             break;
         }
@@ -191,7 +191,7 @@ mr_rl_status mr_rl_read(const char *prompt, char **line, mr_rl_complete_fn compl
         return st;
     }
     use_callers_handlers();
-    if (prompt_signal == SIGTERM) {                  /* arrived with the keystroke that ended it */
+    if (prompt_signal == SIGTERM) { /* arrived with the keystroke that ended it */
         free(cur.line);
         cur.line = NULL;
         return MR_RL_TERMINATE;

@@ -7,21 +7,20 @@
 #define MR_READLINE_H
 
 typedef enum {
-    MR_RL_LINE,            /* *line is a malloc'd line (without its newline) */
-    MR_RL_EOF,             /* Ctrl-D on an empty line, or the input closed (the line is ended) */
-    MR_RL_INTERRUPT,       /* Ctrl-C: the line was discarded */
-    MR_RL_TERMINATE,       /* SIGTERM arrived while waiting */
-    MR_RL_ERROR            /* select/read failed: errno is set */
+    MR_RL_LINE,      /* *line is a malloc'd line (without its newline) */
+    MR_RL_EOF,       /* Ctrl-D on an empty line, or the input closed (the line is ended) */
+    MR_RL_INTERRUPT, /* Ctrl-C: the line was discarded */
+    MR_RL_TERMINATE, /* SIGTERM arrived while waiting */
+    MR_RL_ERROR      /* select/read failed: errno is set */
 } mr_rl_status;
 
 /* Completion flags a source may set. */
-#define MR_RL_KEEP_OPEN 1  /* a unique match inside a quote does not close the quote */
+#define MR_RL_KEEP_OPEN 1 /* a unique match inside a quote does not close the quote */
 
 /* A completion source: the candidates that replace line[start, end) (end is the cursor), as a
 ** malloc'd NULL-terminated array of malloc'd strings (ownership passes to the caller), or NULL.
 ** It runs inside readline's stack: it must return, never longjmp. */
-typedef char **(*mr_rl_complete_fn)(void *ctx, const char *line, int start, int end,
-                                    int *flags);
+typedef char **(*mr_rl_complete_fn)(void *ctx, const char *line, int start, int end, int *flags);
 
 /* Once per process: readline's settings (no signal handlers of its own, no filename
 ** fallback, multi-line history entries kept whole in the file). */

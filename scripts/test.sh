@@ -13,5 +13,6 @@ if [ $fast -eq 0 ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=0
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   export LSAN_OPTIONS=suppressions=$PWD/tests/harness/lsan.supp:print_suppressions=0
-  (cd build-asan && ctest --output-on-failure -j2)
+  # the slow fault trials (restarts, stopped backends) run in the normal pass only
+  (cd build-asan && ctest --output-on-failure -j2 -LE slow)
 fi

@@ -37,5 +37,11 @@ foreach(suite pg cli seeds)
     ENVIRONMENT "${MR_TEST_ENV}" FIXTURES_REQUIRED "pg;tree" LABELS pg)
 endforeach()
 
+# real faults (restarts, stopped backends, kill -9, a full disk): slow, skipped by the
+# sanitizer pass (ctest -LE slow)
+add_test(NAME lua_faults COMMAND migrun test --run=faults WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(lua_faults PROPERTIES
+  ENVIRONMENT "${MR_TEST_ENV}" FIXTURES_REQUIRED "pg;tree" LABELS "pg;slow")
+
 add_test(NAME luacheck COMMAND luacheck --no-color -q lua tests playbooks examples
   WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})

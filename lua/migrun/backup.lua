@@ -268,7 +268,7 @@ local function check_dump_opts(opts, level)
   for k, v in pairs(opts) do o[k] = v end
   local known = { dir = "string", file = "string", keep = "number", jobs = "number",
                   compress = "number", counts = "any", progress = "boolean", quiet = "boolean",
-                  pg_dump = "string", pg_restore = "string", pg_dump_args = "table" }
+                  pg_dump = "string", pg_restore = "string", pg_dump_args = "table", prove = "boolean" }
   for k, v in pairs(o) do
     local want = known[k]
     if not want then
@@ -287,7 +287,7 @@ local function check_dump_opts(opts, level)
   if o.compress and (math.type(o.compress) ~= "integer" or o.compress < 0 or o.compress > 9) then
     usage("backup.dump: compress must be an integer from 0 to 9", level)
   end
-  if o.counts == nil then o.counts = "exact" end
+  if o.counts == nil or o.prove then o.counts = "exact" end   -- a proof compares exact counts
   if o.counts ~= "exact" and o.counts ~= "estimate" and o.counts ~= false then
     usage('backup.dump: counts must be "exact", "estimate" or false', level)
   end
@@ -472,7 +472,42 @@ local function do_dump(conn, t, opts, ctx, t0)
   info.file, info.checksum_file, info.manifest = final, final .. ".sha256", final .. ".json"
   info.seconds = round(clock.since(t0) / 1e9)
   info.pruned = prune(dir, facts.db, opts.keep, final)
+  if opts.prove then info.proven = M.prove(info, conn, ctx) end
   return info
+end
+
+--- backup.prove(info, conn [, ctx]) -> {database, tables, rows, seconds}: a full read proves
+-- the file is whole; only a restore proves it restores. Restores the dump into a scratch
+-- database, compares the row count of every table with the source's at the dump's snapshot
+-- (the manifest's exact counts), then drops it. Raises kind="environment",
+-- reason="prove_failed" naming the tables that differ.
+function M.prove(info, conn, ctx)
+  local t0 = clock.now()
+  local scratch = string.format("%s_prove_%d", info.database, sys.getpid()):sub(1, 63)
+  local admin_conninfo = ctx and ctx.conninfo and pg.with_dbname(ctx.conninfo, "postgres") or nil
+  local admin <close> = admin_conninfo and db.connect(admin_conninfo) or nil
+  local target = admin or conn
+  local _dropper <close> = setmetatable({}, { __close = function()  -- luacheck: ignore 211
+    pcall(target.exec, target, "DROP DATABASE IF EXISTS " .. target:quote_ident(scratch) .. " WITH (FORCE)")
+  end })
+  M.restore(info.file, { into = scratch, target = admin_conninfo or conn, progress = false })
+  local map = pg.parse(admin_conninfo or pg.conninfo_of(conn))
+  map.dbname = scratch
+  local c <close> = db.connect(pg.build(map))
+  local rows, bad = 0, {}
+  for _, t in ipairs(info.tables or {}) do
+    local q = c:quote_ident(t.schema) .. "." .. c:quote_ident(t.name)
+    local n = c:query("SELECT count(*) AS n FROM " .. q)[1].n
+    rows = rows + n
+    if n ~= t.rows then bad[#bad + 1] = string.format("%s.%s: %d rows restored, %s in the source", t.schema,
+                                                         t.name, n, tostring(t.rows)) end
+  end
+  c:close()
+  if #bad > 0 then
+    env_error("prove_failed", "the dump did not restore what it holds: " .. table.concat(bad, "; "))
+  end
+  return { database = scratch, tables = #(info.tables or {}), rows = rows,
+           seconds = round(clock.since(t0) / 1e9) }
 end
 
 local function take_dump(target, opts, level)
@@ -499,33 +534,47 @@ end
 function DumpSpec:describe()
   local o = self.opts
   local where = o.file or ((o.dir or ".") .. "/")
-  return string.format("pg_dump -Fc to %s, sha256, read back by pg_restore%s", where,
+  return string.format("pg_dump -Fc to %s, sha256, read back by pg_restore%s%s", where,
+                       o.prove and ", proven by a restore into a scratch database" or "",
                        o.keep and string.format(", keep %d", o.keep) or "")
 end
 
---- spec:restore(ctx, info) -> {kept = name}: put the database back as the dump has it.
--- pg_restore --clean cannot do it in place (it does not know the objects created since the
--- dump, and a new foreign key blocks the drop of the key it references), so: restore into a
--- new database, end the target's sessions, then swap names. The failed database is kept,
--- renamed, so nothing is lost. ctx = {conninfo, db, release = fn() (let go of ctx.db)}.
-function DumpSpec.restore(_, ctx, info)
-  if not (info and info.file) then usage("backup.dump: restore needs the info of a dump taken", 2) end
-  local dbname = ctx.db:query("SELECT current_database() AS d")[1].d
+--- backup.swap_restore(file, {conninfo =, release = fn, label = "failed"}) -> {kept, message}:
+-- put a database back as a dump has it. pg_restore --clean cannot do that in place (it does
+-- not know the objects created since the dump; a new foreign key blocks the drop of the key it
+-- references; partitioned tables refuse the drop of inherited constraints), so: restore into
+-- a new database, end the target's sessions, then swap names. The database it replaces is
+-- kept, renamed <db>_<label>_<stamp>, so nothing is lost. release() lets go of the caller's
+-- own connection to the target first.
+function M.swap_restore(file, o)
+  local target <close> = db.connect(o.conninfo)
+  local dbname = target:query("SELECT current_database() AS d")[1].d
+  target:close()
   local maintenance = dbname == "postgres" and "template1" or "postgres"
-  local admin_conninfo = pg.with_dbname(ctx.conninfo, maintenance)
+  local admin_conninfo = pg.with_dbname(o.conninfo, maintenance)
   local admin <close> = db.connect(admin_conninfo)
   local stamp = os.date("!%Y%m%d%H%M%S")
   local fresh = (dbname .. "_restored_" .. stamp):sub(1, 63)
-  local failed = (dbname .. "_failed_" .. stamp):sub(1, 63)
-  M.restore(info.file, { into = fresh, target = admin_conninfo })
-  ctx.release()
+  local kept = (dbname .. "_" .. (o.label or "replaced") .. "_" .. stamp):sub(1, 63)
+  local info = M.restore(file, { into = fresh, target = admin_conninfo, jobs = o.jobs })
+  if o.release then o.release() end
   local q = function(n) return admin:quote_ident(n) end
   admin:query([[SELECT pg_terminate_backend(pid) FROM pg_stat_activity
                 WHERE datname = $1 AND pid <> pg_backend_pid()]], dbname)
-  admin:exec(string.format("ALTER DATABASE %s RENAME TO %s", q(dbname), q(failed)))
+  admin:exec(string.format("ALTER DATABASE %s RENAME TO %s", q(dbname), q(kept)))
   admin:exec(string.format("ALTER DATABASE %s RENAME TO %s", q(fresh), q(dbname)))
-  return { kept = failed, reconnect = true,
-           message = string.format("the failed database is kept as %s (drop it once you are done with it)", failed) }
+  return { kept = kept, database = dbname, seconds = info.seconds,
+           message = string.format("the %s database is kept as %s (drop it once you are done with it)",
+                                   o.label or "replaced", kept) }
+end
+
+--- spec:restore(ctx, info) -> {kept, reconnect}: this run's dump put back by swap_restore;
+-- the failed database is kept. ctx = {conninfo, db, release = fn() (let go of ctx.db)}.
+function DumpSpec.restore(_, ctx, info)
+  if not (info and info.file) then usage("backup.dump: restore needs the info of a dump taken", 2) end
+  local r = M.swap_restore(info.file, { conninfo = ctx.conninfo, release = ctx.release, label = "failed" })
+  r.reconnect = true
+  return r
 end
 
 --- backup.is_spec(x) -> true | false, what it lacks: a backup spec takes itself (take),
@@ -608,6 +657,11 @@ local function verify_or_raise(file, opts)
       { file = file })
   end
   return { file = file, size = r.bytes, sha256 = r.sha256 }
+end
+
+--- backup.manifest(file) -> the dump's manifest (source database, server, counts), or {}
+function M.manifest(file)
+  return read_manifest(file) or {}
 end
 
 --- backup.verify(file [, opts]) -> true, info | false, err (a migrun.error with reason)
@@ -867,7 +921,7 @@ end
 --- spec:restore(ctx, snapshot) -> {tables, rows, seconds, message}: the rows of the
 -- snapshot's tables put back in one transaction (schema changes made since stay)
 function TablesSpec.restore(_, ctx, snapshot)
-  local r = M.restore_tables(ctx.db, snapshot)
+  local r = M.restore_tables(is_conn(ctx) and ctx or ctx.db, snapshot)
   r.message = string.format("%d row(s) of %d table(s) restored from the snapshot %s; schema " ..
                             "changes made since stay", r.rows, r.tables, snapshot.dir)
   r.rows_only = true

@@ -10,10 +10,17 @@ local M = {}
 local methods = core.methods
 
 -- keywords a connection string may override (processed before it, see l_db_connect)
+-- TCP keepalives and tcp_user_timeout: a server (or network) that stops answering is noticed
+-- in tens of seconds instead of the kernel's two hours (a Unix socket ignores them)
 M.defaults = {
   client_encoding = "UTF8",
   connect_timeout = "10",
   fallback_application_name = "migrun",
+  keepalives = "1",
+  keepalives_idle = "10",
+  keepalives_interval = "5",
+  keepalives_count = "3",
+  tcp_user_timeout = "30000",
 }
 
 --- db.connect([url_or_conninfo]) -> conn; no argument: libpq's defaults (PG*, pgpass)
@@ -160,11 +167,12 @@ local function copy_in(self, stmt, name)
   error(res, 0)
 end
 
---- conn:script(text [, {name = "file.sql", before_each = fn, psql = true}]) -> {statements =
--- n, rows = affected}. Runs each statement in turn, like psql -f; an SQL error gets file, line
--- and col. before_each() may return trusted SQL (a SET LOCAL) sent in the same round trip as
--- the statement that follows; error positions still point into the statement. psql = true
--- also runs COPY ... FROM stdin with its data (pg_dump's plain format), as psql does.
+--- conn:script(text [, {name = "file.sql", before_each = fn, exec = fn, psql = true}]) ->
+-- {statements = n, rows = affected}. Runs each statement in turn, like psql -f; an SQL error
+-- gets file, line and col. before_each() may return trusted SQL (a SET LOCAL) sent in the same
+-- round trip as the statement that follows; error positions still point into the statement.
+-- exec(sql) -> rows runs each statement instead of conn:exec (the runner watches them).
+-- psql = true also runs COPY ... FROM stdin with its data (pg_dump's plain format), as psql does.
 function methods:script(text, opts)
   local name = opts and opts.name or "script"
   local before = opts and opts.before_each
@@ -176,6 +184,8 @@ function methods:script(text, opts)
     local ok, res
     if stmt.copy_data then
       ok, res = pcall(copy_in, self, stmt, name)
+    elseif opts and opts.exec then
+      ok, res = pcall(opts.exec, sql)
     else
       ok, res = pcall(self.exec, self, sql)
     end

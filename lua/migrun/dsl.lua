@@ -113,7 +113,7 @@ function M.new_env(path, opts)
     local file, line = here()
     local at = { file = file, line = line }
     if type(s) ~= "string" then fail(at, "sql: expects a file name or SQL text, got %s", type(s)) end
-    local step = { kind = "sql", line = line }
+    local step = { kind = "sql", line = line, source = file }
     if o ~= nil then
       if type(o) ~= "table" then fail(at, "sql: options must be a table { budget = ... }") end
       check_keys(at, "sql", o, STEP_KEYS)
@@ -127,6 +127,11 @@ function M.new_env(path, opts)
       step.text = body
     else
       step.text = s
+    end
+    local nul = step.text:find("\0", 1, true)
+    if nul then
+      fail(at, "sql: %s holds a NUL byte at byte offset %d: PostgreSQL would cut the SQL there",
+           step.file or "the SQL", nul - 1)
     end
     step.checksum = hash.text(step.text)
     return step
@@ -144,8 +149,17 @@ function M.new_env(path, opts)
       check_keys(at, "step '" .. name .. "'", o, STEP_KEYS)
       budget = parse_budget(at, "step '" .. name .. "'", o.budget)
     end
-    return function(fn)
+    -- options go with the name, step("x", { budget = "1s" }) (fn), or after the function,
+    -- step "x" (fn, { budget = "1s" }); anything else after it is a mistake, not ignored
+    return function(fn, o2, ...)
       if type(fn) ~= "function" then fail(at, "step '%s': expects a function, got %s", name, type(fn)) end
+      if select("#", ...) > 0 then fail(at, "step '%s': takes a function and options, not more", name) end
+      if o2 ~= nil then
+        if type(o2) ~= "table" then fail(at, "step '%s': options must be a table { budget = ... }", name) end
+        if o ~= nil then fail(at, "step '%s': options given twice", name) end
+        check_keys(at, "step '" .. name .. "'", o2, STEP_KEYS)
+        budget = parse_budget(at, "step '" .. name .. "'", o2.budget)
+      end
       local info = debug.getinfo(fn, "S")
       local src = info.source:sub(1, 1) == "@" and
         read_source_lines(info.source:sub(2), info.linedefined, info.lastlinedefined) or string.dump(fn, true)
@@ -351,16 +365,54 @@ function M.new_env(path, opts)
   return env, decl
 end
 
+--- dsl.text_line(step) -> the playbook line where an inline SQL step's text begins. Lua
+-- reports a call's last line (the closing ]]), and drops a newline right after [[, so the
+-- text is looked up in the file itself; counted back from the call when it cannot be found.
+function M.text_line(st)
+  if st.text_line then return st.text_line end
+  local _, k = st.text:gsub("\n", "")
+  local guess = st.line - k
+  local src = st.source and text.readfile(st.source)
+  if src then
+    src = src:gsub("\r\n", "\n")
+    local best, at = nil, 1
+    while true do
+      local i = src:find(st.text, at, true)
+      if not i then break end
+      local line = select(2, src:sub(1, i - 1):gsub("\n", "")) + 1
+      if line <= st.line and (not best or line > best) then best = line end
+      at = i + 1
+    end
+    if best then
+      -- a text that starts on the line after [[ begins at that line's start
+      guess = best
+    end
+  end
+  st.text_line = guess
+  return guess
+end
+
+local function compile(path, env)
+  local chunk, err = loadfile(path, "t", env)
+  if not chunk then
+    if err:find("^cannot open") then errors.raise("usage", err, nil, 3) end
+    local file, line, msg = err:match("^(.-):(%d+): (.*)$")
+    errors.raise("playbook", msg or err, { file = file, line = tonumber(line) }, 3)
+  end
+  return chunk
+end
+
+--- dsl.check_syntax(path): raises kind="playbook" (file:line) for a file Lua cannot compile,
+-- before anything connects
+function M.check_syntax(path)
+  compile(path, {})
+end
+
 --- dsl.load(path [, opts]) -> playbook | nil, env (nil: the file declares no playbook, it
 -- ran as a plain script); raises kind="playbook" with file and line
 function M.load(path, opts)
   local env, decl = M.new_env(path, opts)
-  local chunk, err = loadfile(path, "t", env)
-  if not chunk then
-    if err:find("^cannot open") then errors.raise("usage", err) end
-    local file, line, msg = err:match("^(.-):(%d+): (.*)$")
-    errors.raise("playbook", msg or err, { file = file, line = tonumber(line) })
-  end
+  local chunk = compile(path, env)
   local previous = M.current
   M.current = env
   local ok, e = pcall(chunk, table.unpack(opts and opts.args or {}))

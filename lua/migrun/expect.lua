@@ -1185,4 +1185,19 @@ function M.check_all(ctx, list)
   return results
 end
 
+-- a typo in a playbook (`expect.cuont`) says so where it was written, with the closest name,
+-- instead of "attempt to call a nil value"
+setmetatable(M, { __index = function(_, k)
+  local names = {}
+  for name, v in pairs(M) do
+    if type(v) == "function" and not name:find("^_") then names[#names + 1] = name end
+  end
+  table.sort(names)
+  local info = debug.getinfo(2, "Sl") or {}
+  local src = info.source or ""
+  errors.raise("playbook", string.format("unknown expectation expect.%s%s", tostring(k),
+    text.did_you_mean(tostring(k), names)),
+    { file = src:sub(1, 1) == "@" and src:sub(2) or nil, line = info.currentline })
+end })
+
 return M

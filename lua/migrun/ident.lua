@@ -42,6 +42,10 @@ function M.split(s)
       i = dot
     end
     if part == "" then return nil, string.format("empty name part in %q", s) end
+    if #part > 63 then
+      return nil, string.format("%q is %d bytes long: PostgreSQL names hold at most 63 (it would " ..
+                                "cut it silently, and two long names could become one)", part, #part)
+    end
     parts[#parts + 1] = part
     if i > n then return parts end
     i = i + 1                                        -- past the dot
@@ -72,6 +76,11 @@ function M.check(x)
     end
     if schema ~= nil and (type(schema) ~= "string" or schema == "") then
       return nil, "a schema name must be a non-empty string"
+    end
+    for _, part in ipairs({ schema or "", name }) do
+      if #part > 63 then
+        return nil, string.format("%q is %d bytes long: PostgreSQL names hold at most 63", part, #part)
+      end
     end
     return make(schema, name)
   end

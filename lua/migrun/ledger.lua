@@ -224,9 +224,8 @@ function M.state(db, playbook)
   if not have.e then return state end
   local v2 = have.v2
   local res = db:query([[
-    SELECT DISTINCT ON (phase, step) phase, step, kind, checksum, status, run_id,
-           started_at::text AS started_at, duration_ms::float8 AS duration_ms, rows]] ..
-           (v2 and ", body" or "") .. [[
+    SELECT DISTINCT ON (phase, step) phase, step, kind, checksum, status, run_id]] ..
+           (v2 and ", id" or "") .. [[
     FROM migrun.steps WHERE playbook = $1 AND kind <> 'phase'
     ORDER BY phase, step, id DESC]], playbook)
   for _, r in ipairs(res) do
@@ -239,6 +238,13 @@ function M.state(db, playbook)
     end
   end
   return state
+end
+
+--- ledger.body(db, row) -> the text a step had when its ledger row was written (nil for rows
+-- of an older migrun, which kept only checksums)
+function M.body(db, row)
+  if not row.id then return nil end
+  return db:query("SELECT body FROM migrun.steps WHERE id = $1", row.id)[1].body
 end
 
 --- ledger.runs(db [, playbook [, limit]]) -> the latest runs, newest first

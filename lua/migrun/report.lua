@@ -50,7 +50,7 @@ function M.summary(result, run)
   end
   local b = result.backup
   local backup = b and { file = b.file or b.dir, size = b.size, sha256 = b.sha256, seconds = b.seconds,
-                         kind = b.dir and "tables" or "dump" } or nil
+                         kind = b.dir and "tables" or "dump", proven = b.proven } or nil
   local phases = copy_list(run.phases, function(p)
     return { name = p.name, status = p.status, status_text = status.text(status.phase, p.status),
              duration_ms = p.duration_ms, budget = p.budget, transaction = p.transaction, error = p.error }
@@ -64,7 +64,7 @@ function M.summary(result, run)
     playbook_file = run.pb.path, vars = run.pb.vars or {}, kept = result.kept,
     phases = phases, steps = copy_list(run.steps), expectations = copy_list(run.results, M.expectation),
     tables = tables, backup = backup, states = run.states, sql = copy_list(run.sql),
-    logs = copy_list(run.logs), gates = copy_list(run.gates),
+    logs = copy_list(run.logs), gates = copy_list(run.gates), lock_waits = copy_list(run.lock_waits),
   }
 end
 
@@ -77,6 +77,7 @@ local function document(run, s)
     backup = s.backup, vars = s.vars or {},
     phases = copy_list(s.phases), steps = copy_list(s.steps), expectations = copy_list(s.expectations),
     tables = copy_list(s.tables), sql = copy_list(s.sql), logs = copy_list(s.logs), gates = copy_list(s.gates),
+    lock_waits = copy_list(s.lock_waits),
   }
 end
 
@@ -197,6 +198,16 @@ function M.markdown(doc)
     add("| `%s` | %s | `%s` | %.1f |", cell(doc.backup.file), cell(doc.backup.size), cell(doc.backup.sha256),
         tonumber(doc.backup.seconds) or 0)
     add("")
+    local p = doc.backup.proven
+    if p then
+      add("Proven restorable: restored into the scratch database `%s`, the row counts of all %d tables " ..
+          "(%d rows) match the source at the dump's snapshot (%.1fs); the scratch database was dropped.",
+          cell(p.database), p.tables, p.rows, tonumber(p.seconds) or 0)
+    elseif doc.backup.kind == "dump" then
+      add("Verified by a full read (pg_restore); not restored (`backup.dump { prove = true }` restores it " ..
+          "into a scratch database and counts).")
+    end
+    add("")
   end
   if #doc.gates > 0 then
     add("## Gates")
@@ -259,6 +270,20 @@ function M.markdown(doc)
     add("### Log of Lua steps")
     add("")
     for _, l in ipairs(doc.logs) do add("- %s / %s: %s", cell(l.phase), cell(l.step), cell(l.message)) end
+    add("")
+  end
+  if #doc.lock_waits > 0 then
+    add("## Lock waits")
+    add("")
+    add("| Where | After | Blocked by (pid) | User | Application | State | In a transaction for | Query |")
+    add("|---|---:|---:|---|---|---|---:|---|")
+    for _, w in ipairs(doc.lock_waits) do
+      for _, b in ipairs(w.blockers) do
+        add("| %s | %.1fs | %s | %s | %s | %s | %ss | `%s` |", cell(w.what), tonumber(w.at_seconds) or 0,
+            cell(b.pid), cell(b.user), cell(b.app), cell(b.state), cell(b.xact_seconds),
+            cell((tostring(b.query or ""):gsub("`", "'"))))
+      end
+    end
     add("")
   end
   add("## Expectations")
@@ -345,7 +370,8 @@ function M.default_path(base, doc)
   return string.format("%s-run-%s%s", stem, tostring(doc.run.id or stamp), ext)
 end
 
-local function write_file(path, body)
+-- write body to a temporary name beside path; returns the temporary name, or nil, why
+local function write_temp(path, body)
   local tmp = string.format("%s.partial-%d", path, sys.getpid())
   local f, err = io.open(tmp, "wb")
   local ok = f ~= nil
@@ -355,18 +381,16 @@ local function write_file(path, body)
     local cok, cerr = f:close()
     if ok and not cok then ok, err = false, cerr end
   end
-  if ok then ok, err = os.rename(tmp, path) end
   if not ok then
     os.remove(tmp)
-    errors.raise("environment", string.format("cannot write the report %s: %s", path, tostring(err)),
-      { reason = "io", hint = "free some space or pick another place with --report FILE; " ..
-        "`migrun report RUN_ID --report FILE` writes it again from the ledger" }, 3)
+    return nil, err
   end
+  return tmp
 end
 
 --- report.write(doc, path) -> md_path, json_path: both files (directories created), each
--- written in full to a temporary name and renamed, so no half report is ever left; raises
--- kind="environment" when either cannot be written
+-- written in full to a temporary name first and renamed only when both are whole, so no half
+-- report is ever left; raises kind="environment" (exit 3) when they cannot be written
 function M.write(doc, path)
   local lfs = require "lfs"
   local dir = path:match("^(.*)/[^/]*$")
@@ -378,8 +402,26 @@ function M.write(doc, path)
     end
   end
   local jpath = M.json_path(path)
-  write_file(path, M.markdown(doc))
-  write_file(jpath, M.json(doc))
+  local tmd, err = write_temp(path, M.markdown(doc))
+  local tjs
+  if tmd then
+    tjs, err = write_temp(jpath, M.json(doc))
+    if not tjs then os.remove(tmd) end
+  end
+  if tjs then
+    local ok, rerr = os.rename(tjs, jpath)
+    if ok then ok, rerr = os.rename(tmd, path) end
+    if not ok then
+      os.remove(tjs)
+      os.remove(tmd)
+      err = rerr
+    end
+  end
+  if err then
+    errors.raise("environment", string.format("cannot write the report %s: %s", path, tostring(err)),
+      { reason = "io", hint = "free some space or pick another place with --report FILE; " ..
+        "`migrun report RUN_ID --report FILE` writes it again from the ledger" }, 2)
+  end
   return path, jpath
 end
 

@@ -10,6 +10,7 @@ local context = require "migrun.run.context"
 local errors = require "migrun.errors"
 local executor = require "migrun.run.executor"
 local ident = require "migrun.ident"
+local json = require "migrun.json"
 local ledger = require "migrun.ledger"
 local prompt = require "migrun.prompt"
 local recovery = require "migrun.run.recovery"
@@ -47,10 +48,25 @@ end
 
 local function ms(ns) return ns and ns / 1e6 end
 
--- the session a run works in: named in pg_stat_activity, and a dead client noticed
-local function prepare_session(db, pb)
+-- PostgreSQL cuts an identifier over 63 bytes with only a NOTICE (42622), so two long names
+-- can become one: in a playbook's SQL that is an error
+local function notice_handler(out)
+  return function(n)
+    if n.sqlstate == "42622" then
+      errors.raise("sql", "identifier too long: " .. tostring(n.message) .. " (PostgreSQL names hold " ..
+        "at most 63 bytes; a longer one is cut, and two cut names can collide)",
+        { sqlstate = "42622", severity = "ERROR", position = n.position })
+    elseif out.verbose then
+      out:info(string.format("%s: %s", n.severity or "NOTICE", tostring(n.message)))
+    end
+  end
+end
+
+-- the session a run works in: named in pg_stat_activity, a dead client noticed, notices read
+local function prepare_session(db, pb, out)
   if db:server_version() >= 140000 then db:set("client_connection_check_interval", "2s") end
   db:set("application_name", string.format("migrun %s @%s", pb.name, sys.hostname() or "?"):sub(1, 63))
+  return db:notices(notice_handler(out))
 end
 
 -- the phase/step pairs of a playbook as this run sees it (the ledger keeps them: a new step
@@ -63,12 +79,17 @@ local function plan_of(pb)
   return list
 end
 
-local function start(run, kind, note)
+-- ls: the ledger state read at the start; only steps no run has seen yet are recorded
+local function start(run, kind, note, ls)
   local pb, opts = run.pb, run.opts
   ledger.ensure(run.db)
+  local plan = {}
+  for _, p in ipairs(plan_of(pb)) do
+    if not (ls and ls.known[state.key(p[1], p[2])]) then plan[#plan + 1] = p end
+  end
   run.id = ledger.start_run(run.db, { playbook = pb.name, checksum = pb.checksum, target = opts.target,
     host = sys.hostname(), os_user = sys.username(), version = require("migrun").VERSION,
-    dry_run = opts.dry_run, kind = kind, vars = pb.vars, note = note, plan = plan_of(pb) })
+    dry_run = opts.dry_run, kind = kind, vars = pb.vars, note = note, plan = plan })
   return run.id
 end
 
@@ -132,9 +153,9 @@ local function take_backup(run)
   local more
   local o = pb.backup.opts or {}
   local where = o.file or o.dir or "."
-  if opts.backup_dir and where:sub(1, 1) ~= "/" then
-    -- a sandbox run (or a rehearsal) keeps the project's own backup directory clean; a
-    -- directory given as an absolute path is the user's explicit choice and kept
+  if opts.backup_dir and (opts.rehearsal or where:sub(1, 1) ~= "/") then
+    -- a rehearsal never leaves a dump of its clone anywhere; a sandbox run keeps the project's
+    -- own backup directory clean (an absolute path is the user's explicit choice: kept)
     more = o.file and { file = opts.backup_dir .. "/" .. o.file:match("[^/]+$") } or { dir = opts.backup_dir }
   end
   run.out:info("backup: " .. pb.backup:describe())
@@ -307,6 +328,37 @@ local function dry_run_notice(run, ls, selected)
   end
 end
 
+-- after a lost connection (a restart, a terminated or stopped backend): a new connection and
+-- the run's lock again, so the failure policy can run through it. A restarting server gets
+-- 30 s to come back; an old backend that still holds the lock (a stopped process) is asked
+-- to terminate, and given 5 s.
+local function reconnect_for_recovery(run)
+  local deadline = clock.now() + 30e9
+  local lock_deadline
+  local last
+  while clock.now() < deadline and (not lock_deadline or clock.now() < lock_deadline) do
+    local ok, err = pcall(function()
+      if run.db:status() ~= "idle" then
+        pcall(run.db.close, run.db)
+        run.db = require("migrun.db").connect(run.opts.conninfo)
+        prepare_session(run.db, run.pb, run.out)
+      end
+      lock_deadline = lock_deadline or clock.now() + 5e9
+      if run.backend_pid then
+        run.db:query("SELECT pg_terminate_backend($1) FROM pg_stat_activity WHERE pid = $1", run.backend_pid)
+      end
+      M.lock(run.db)
+    end)
+    if ok then
+      run.out:info("reconnected to " .. run.db:target() .. ": recovering through the new connection")
+      return true
+    end
+    last = err
+    clock.sleep(250)
+  end
+  return false, last
+end
+
 --- runner.run(pb, opts) -> result
 -- opts: db (connected), target (redacted), conninfo, env, out, yes, dry_run, from, only, to,
 -- allow_drift, rehearsal, backup_dir. result: {status (a migrun.run.status.run code), exit,
@@ -317,12 +369,13 @@ function M.run(pb, opts)
   local result = { playbook = pb.name, target = opts.target, results = run.results, phases = run.phases,
                    states = run.states, dry_run = opts.dry_run, rehearsal = opts.rehearsal,
                    db_user = opts.db:info().user, vars = pb.vars, run = run }
-  prepare_session(opts.db, pb)
+  local previous_handler = prepare_session(opts.db, pb, out)
   M.lock(opts.db)
+  run.backend_pid = opts.db:backend_pid()
   run.release = function() M.unlock(run.db) end
   run.reconnect = function()
     run.db = require("migrun.db").connect(opts.conninfo)
-    prepare_session(run.db, pb)
+    prepare_session(run.db, pb, out)
     M.lock(run.db)
   end
   local outer, todo, stopped_dry
@@ -343,7 +396,7 @@ function M.run(pb, opts)
     precheck(run, ls, selected)
     -- a dry run does everything, the ledger included, inside one transaction it rolls back
     if opts.dry_run then outer = db:begin() end
-    start(run, opts.dry_run and "dry_run" or opts.rehearsal and "rehearsal" or "run")
+    start(run, opts.dry_run and "dry_run" or opts.rehearsal and "rehearsal" or "run", nil, ls)
     result.run_id = run.id
     if #drift > 0 then
       record_drift(run, drift, "accepted by --allow-drift in run " .. run.id)
@@ -365,16 +418,7 @@ function M.run(pb, opts)
     if outer then outer:rollback() end
   end)
 
-  local db = run.db
-  result.db = db
   result.baseline_run = run.baseline_run
-  if db:status() == "inerror" or db:status() == "intrans" then pcall(db.exec, db, "ROLLBACK") end
-  if run.snapshot_list and db:status() == "idle" then
-    local aok, snap = pcall(snapshot.take, db, run.snapshot_list, {})
-    result.after = aok and snap or nil
-  end
-  result.work_ms, result.gate_ms = ms(run:work_ns()), ms(run.gate_ns)
-  result.duration_ms = ms(clock.since(run.t_start))
   result.failed_phase = run.failed_phase
   result.dry_run_stopped_at = stopped_dry and stopped_dry.name
   if ok then
@@ -382,26 +426,56 @@ function M.run(pb, opts)
     result.exit = 0
   else
     result.error, result.error_shown = err, run.errors_shown
+    local st = run.db:status()
+    if st == "inerror" or st == "intrans" then pcall(run.db.exec, run.db, "ROLLBACK") end
+    local lost = executor.connection_lost(run.db, err)
+    if lost and run.id then
+      out:error(string.format("lost the connection to %s during the run: %s", opts.target,
+                              errors.text(err):match("[^\n]*")))
+      local rok, rerr = reconnect_for_recovery(run)
+      if not rok then
+        out:error("could not reconnect: " .. errors.text(rerr):match("[^\n]*"))
+      elseif run.unrecorded then
+        local u = run.unrecorded
+        run.unrecorded = nil
+        executor.record_failure(run, u.ph, u.err, u.attempt, u.st)
+      end
+      lost = not rok
+    end
     if not run.id then
       result.status, result.exit = errors.is(err, "declined") and "declined" or "not_started", errors.exit_code(err)
+    elseif lost then
+      -- nothing committed by this run can be undone without a connection: a human must look
+      result.status = "connection_lost"
+      result.exit = #run.applied == 0 and 3 or 5
+      for _, ph in ipairs(run.applied) do run:set_state(ph.name, "not_rolled_back") end
     elseif opts.dry_run then
       result.status, result.exit = "dry_run_failed", errors.exit_code(err)
     else
       result.status, result.exit = recovery.after_failure(run, err)
     end
-    db = run.db
-    result.db = db
   end
+  -- the row counts after everything, the failure policy included
+  local db = run.db
+  result.db = db
+  if run.snapshot_list and db:status() == "idle" then
+    local aok, snap = pcall(snapshot.take, db, run.snapshot_list, {})
+    result.after = aok and snap or nil
+  end
+  result.work_ms, result.gate_ms = ms(run:work_ns()), ms(run.gate_ns)
+  result.duration_ms = ms(clock.since(run.t_start))
   result.kept = run.kept
   result.started_at, result.finished_at = run.started_at, os.date("%Y-%m-%d %H:%M:%S %Z")
   result.checksum, result.playbook_file = pb.checksum, pb.path
   result.summary = require("migrun.report").summary(result, run)
-  if run.id and not opts.dry_run and db:status() ~= "closed" then
+  if run.id and not opts.dry_run and db:status() == "idle" then
     local fok, ferr = pcall(ledger.finish_run, db, run.id, result.status,
-                            result.error and tostring(result.error), require("cjson").encode(result.summary))
-    if not fok then out:warn("could not finish the run in the ledger: " .. tostring(ferr)) end
+                            result.error and errors.text(result.error), json.encode(result.summary))
+    if not fok then out:warn("could not finish the run in the ledger: " .. errors.text(ferr)) end
   end
   M.unlock(db)
+  require("migrun.run.watch").close(run)
+  if db == opts.db and db:status() ~= "closed" then db:notices(previous_handler) end
   return result
 end
 
@@ -457,6 +531,7 @@ local function ledger_verb(pb, opts, kind, body)
     pcall(ledger.finish_run, run.db, run.id, result.status, result.error and tostring(result.error), nil)
   end
   M.unlock(run.db)
+  require("migrun.run.watch").close(run)
   return result
 end
 

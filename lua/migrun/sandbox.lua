@@ -78,16 +78,7 @@ end
 function Sandbox:stop()
   if self.stopped then return end
   self.stopped = true
-  local pidtext = readfile(self.datadir .. "/postmaster.pid")
-  local pid = pidtext and tonumber(pidtext:match("^(%d+)")) or (self.handle and self.handle:pid())
-  if pid then
-    sys.kill(pid, proc.SIGINT)                       -- fast shutdown
-    if not wait_gone(pid, self.handle, 10000) then
-      sys.kill(pid, 3)                               -- SIGQUIT: immediate shutdown
-      wait_gone(pid, self.handle, 5000)
-    end
-  end
-  if self.handle then self.handle:close() end
+  M.stop_server(self)
   rmtree(self.dir)
 end
 Sandbox.__close = Sandbox.stop
@@ -109,8 +100,67 @@ function Sandbox:detach()
   self.stopped = true
 end
 
---- sandbox.start() -> sb, a to-be-closed handle: closing it (or exiting) removes the cluster
-function M.start()
+-- postgres on sb.port (a new free port when port_fixed is false), waiting until it accepts
+-- connections; retries a port taken meanwhile
+local function spawn_server(sb, port_fixed)
+  local runopts = { user = sb.user, cwd = sb.dir, env = { LC_ALL = "C.UTF-8", PGDATA = false } }
+  for attempt = 1, 5 do
+    if not port_fixed then sb.port = assert(sys.free_port()) end
+    sb.handle = proc.spawn({ sb.bindir .. "/postgres", "-D", sb.datadir, "-k", sb.sockdir,
+      "-p", tostring(sb.port), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+      "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+      "-c", "unix_socket_permissions=0700", "-c", "max_connections=60",
+      "-c", "shared_buffers=128MB", "-c", "max_wal_size=2GB" },
+      { user = sb.user, cwd = sb.dir, new_session = true, stdin = "null",
+        stdout = { append = sb.dir .. "/server.log" }, stderr = { append = sb.dir .. "/server.log" },
+        env = runopts.env, die_with_parent = not sb.detached })
+    local deadline = clock.now() + 30e9
+    while clock.now() < deadline do
+      local up, c = pcall(db.connect, sb:conninfo() .. " connect_timeout=2")
+      if up then
+        c:close()
+        return
+      end
+      local exited = sb.handle:wait(0)
+      if exited then break end
+      clock.sleep(10)
+    end
+    local log = readfile(sb.dir .. "/server.log") or ""
+    if not log:find("could not bind") or attempt == 5 then
+      errors.raise("environment", "the sandbox server did not start: " ..
+        (log:match("([^\n]*)\n?$") or "no log"))
+    end
+    sb.handle:close()                                -- the port was taken meanwhile: retry
+  end
+end
+
+-- stop the postmaster (fast shutdown, then immediate); the data directory stays
+local function stop_server(sb, how)
+  local pidtext = readfile(sb.datadir .. "/postmaster.pid")
+  local pid = pidtext and tonumber(pidtext:match("^(%d+)")) or (sb.handle and sb.handle:pid())
+  if pid then
+    sys.kill(pid, how == "immediate" and 3 or proc.SIGINT)
+    if not wait_gone(pid, sb.handle, 10000) then
+      sys.kill(pid, 3)                               -- SIGQUIT: immediate shutdown
+      wait_gone(pid, sb.handle, 5000)
+    end
+  end
+  if sb.handle then sb.handle:close() end
+  sb.handle = nil
+end
+M.stop_server = stop_server
+
+--- sb:restart([{immediate = true}]): stop the server (fast, or immediate: a crash, recovered
+-- from the WAL at start) and start it again on the same port (for fault specs)
+function Sandbox:restart(o)
+  stop_server(self, o and o.immediate and "immediate" or "fast")
+  spawn_server(self, true)
+end
+
+--- sandbox.start([{detach = true}]) -> sb, a to-be-closed handle: closing it (or exiting)
+-- removes the cluster. The server dies with this process (a SIGKILLed migrun leaves no cluster
+-- running), unless detach = true: the test harness's cluster outlives `migrun sandbox start`.
+function M.start(o)
   local bindir = M.bindir()
   local user
   if sys.geteuid() == 0 then
@@ -121,42 +171,15 @@ function M.start()
     end
   end
   local dir = assert(sys.mkdtemp((os.getenv("TMPDIR") or "/tmp") .. "/migrun-sandbox-"))
-  local sb = setmetatable({ dir = dir, datadir = dir .. "/data", sockdir = dir,
-                            superuser = "postgres", bindir = bindir, user = user }, Sandbox)
+  local sb = setmetatable({ dir = dir, datadir = dir .. "/data", sockdir = dir, superuser = "postgres",
+                            bindir = bindir, user = user, detached = o and o.detach }, Sandbox)
   local ok, err = pcall(function()
     if user then assert(sys.chown(dir, user)) end
-    local runopts = { user = user, cwd = dir, env = { LC_ALL = "C.UTF-8", PGDATA = false } }
     run_checked({ bindir .. "/initdb", "-D", sb.datadir, "-U", sb.superuser, "-E", "UTF8",
                   "--locale=C.UTF-8", "--auth-local=trust", "--auth-host=scram-sha-256",
-                  "--no-sync", "--no-instructions" }, runopts, "initdb")
-    for attempt = 1, 5 do
-      sb.port = assert(sys.free_port())
-      sb.handle = proc.spawn({ bindir .. "/postgres", "-D", sb.datadir, "-k", sb.sockdir,
-        "-p", tostring(sb.port), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-        "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-        "-c", "unix_socket_permissions=0700", "-c", "max_connections=60",
-        "-c", "shared_buffers=128MB", "-c", "max_wal_size=2GB" },
-        { user = user, cwd = dir, new_session = true, stdin = "null",
-          stdout = { append = dir .. "/server.log" }, stderr = { append = dir .. "/server.log" },
-          env = runopts.env })
-      local deadline = clock.now() + 30e9
-      while clock.now() < deadline do
-        local up, c = pcall(db.connect, sb:conninfo() .. " connect_timeout=2")
-        if up then
-          c:close()
-          return
-        end
-        local exited = sb.handle:wait(0)
-        if exited then break end
-        clock.sleep(10)
-      end
-      local log = readfile(dir .. "/server.log") or ""
-      if not log:find("could not bind") or attempt == 5 then
-        errors.raise("environment", "the sandbox server did not start: " ..
-          (log:match("([^\n]*)\n?$") or "no log"))
-      end
-      sb.handle:close()                              -- the port was taken meanwhile: retry
-    end
+                  "--no-sync", "--no-instructions" },
+                { user = user, cwd = dir, env = { LC_ALL = "C.UTF-8", PGDATA = false } }, "initdb")
+    spawn_server(sb, false)
   end)
   if not ok then
     sb:stop()

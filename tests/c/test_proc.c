@@ -1,8 +1,11 @@
 /* test_proc.c: argv without a shell, capture, stdin data, exit status, timeouts, files,
-** environment removal, signals, spawn/wait, and no file descriptor leaks. */
+** environment removal, signals, spawn/wait, children that die with their parent, and no file
+** descriptor leaks. */
 #include <dirent.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -33,6 +36,51 @@ static char *slurp(const char *path)
     buf[n] = '\0';
     fclose(f);
     return buf;
+}
+
+/* A middle process starts `sleep 60` (die_signal as given), reports its pid, and is then
+** SIGKILLed. We are a subreaper, so the orphan becomes our child: returns its pid, or -1. */
+static pid_t orphan_of_killed_parent(int die_signal)
+{
+    int p[2];
+    if (pipe(p) < 0)
+        return -1;
+    pid_t mid = fork();
+    if (mid == 0) {
+        close(p[0]);
+        char err[256];
+        int fds[3];
+        char *slp[] = {"sleep", "60", NULL};
+        mr_proc_opts o = {.argv = slp, .die_signal = die_signal,
+                          .io = {{MR_IO_NULL}, {MR_IO_NULL}, {MR_IO_NULL}}};
+        pid_t child = mr_proc_start(&o, fds, err, sizeof err);
+        if (write(p[1], &child, sizeof child) != sizeof child)
+            _exit(1);
+        for (;;)
+            pause();
+    }
+    close(p[1]);
+    pid_t child = -1;
+    if (mid < 0 || read(p[0], &child, sizeof child) != sizeof child)
+        child = -1;
+    close(p[0]);
+    if (mid > 0) {
+        kill(mid, SIGKILL);
+        waitpid(mid, NULL, 0);
+    }
+    return child;
+}
+
+/* Reap pid within ms (it is our child by now): its wait status, or -1 while it still runs. */
+static int reap_within(pid_t pid, int ms)
+{
+    for (int waited = 0; waited <= ms; waited += 10) {
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return st;
+        usleep(10000);
+    }
+    return -1;
 }
 
 int main(void)
@@ -166,6 +214,22 @@ int main(void)
     CHECK(kill(-pid, SIGTERM) == 0);          /* the child leads its own process group */
     CHECK(mr_proc_wait(pid, 5000, &w) == 1);
     CHECK(!w.exited && w.signal == SIGTERM);
+
+    /* die_signal: the child goes when the process that started it is killed (SIGKILL: no
+    ** cleanup of its own could have done it); without it, the child lives on */
+    CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+    pid_t orphan = orphan_of_killed_parent(SIGKILL);
+    CHECK(orphan > 0);
+    int st = orphan > 0 ? reap_within(orphan, 2000) : -1;
+    CHECK(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    orphan = orphan_of_killed_parent(0);
+    CHECK(orphan > 0);
+    CHECK(orphan > 0 && reap_within(orphan, 300) == -1);   /* still running */
+    if (orphan > 0) {
+        kill(orphan, SIGKILL);
+        waitpid(orphan, NULL, 0);
+    }
+    CHECK(prctl(PR_SET_CHILD_SUBREAPER, 0) == 0);
 
     /* nothing above leaked a descriptor, failures included */
     CHECK(count_fds() == fds_before);

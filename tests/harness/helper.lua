@@ -254,6 +254,26 @@ function H.seed_green(fixture, playbook, dir)
                     "--set", "backup_dir=" .. dir .. "/backups" }, { cwd = H.source, timeout = "300s" })
 end
 
+--- H.pty(argv, steps [, {env, cwd, wait}]) -> the pty driver's result (ok, error, status,
+-- output, marks): argv run in a pseudo-terminal, PG* set to the harness cluster, driven by
+-- steps (see tests/harness/pty_driver.py); pending when python3 is missing
+function H.pty(argv, steps, opts)
+  opts = opts or {}
+  local python = proc.which("python3")
+  if not python then pending("python3 is needed to drive a terminal") return nil end
+  local home = H.tmpdir()
+  local env = { TERM = "dumb", INPUTRC = "/dev/null", HOME = home, NO_COLOR = "1" }
+  for k, v in pairs(H.pgenv()) do env[k] = v end
+  for k, v in pairs(opts.env or {}) do env[k] = v end
+  local path = home .. "/scenario.json"
+  H.write(path, require("cjson").encode({ argv = argv, env = env, cwd = opts.cwd or H.source, steps = steps,
+                                          wait = opts.wait or 30, cols = 120 }))
+  local r = proc.run({ python, H.source .. "/tests/harness/pty_driver.py", path }, { timeout = "180s" })
+  local ok, res = pcall(require("cjson").decode, r.stdout)
+  assert(ok, "the pty driver printed no result: " .. tostring(r.stdout) .. tostring(r.stderr))
+  return res
+end
+
 --- H.line_of(text, needle) -> the number of the first line holding needle, or nil
 function H.line_of(text, needle)
   local n = 0

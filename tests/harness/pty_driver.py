@@ -17,6 +17,7 @@ The scenario is a JSON object:
               {"kill": "TERM"}                   send the program a signal
               {"resize": [cols, rows]}           resize the terminal (SIGWINCH)
               {"mark": "name"}                   remember the time (seconds since start)
+              {"pause": s}                       take s seconds (a person reading before answering)
               {"close": true}                    close the terminal (the program sees a hangup)
   wait      seconds to wait for the program to exit after the last step (default 10)
 
@@ -143,6 +144,10 @@ def main():
             os.kill(pid, signal.SIGWINCH)
         elif "mark" in st:
             result["marks"][st["mark"]] = time.monotonic() - t0
+        elif "pause" in st:
+            deadline = time.monotonic() + st["pause"]
+            while time.monotonic() < deadline:
+                pump(0.02)
         elif "close" in st:
             os.close(fd)
             fd = -1

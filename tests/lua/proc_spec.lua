@@ -109,6 +109,8 @@ describe("proc.run", function()
     local ok, err = pcall(proc.run, { "/nonexistent/migrun-program" })
     assert.is_false(ok)
     assert.is_true(errors.is(err, "environment"))
+    -- every binding raises with the one migrun.error metatable (engine/l_mr.c)
+    assert.equal(require("migrun.core.db").error_mt, getmetatable(err))
     ok, err = pcall(proc.run, { "cat" }, { stdin = { file = dir .. "/missing" } })
     assert.is_false(ok)
     assert.is_true(errors.is(err, "environment"))
@@ -180,6 +182,44 @@ describe("proc.spawn", function()
     local ok, err = pcall(proc.spawn, { "/nonexistent/migrun-program" })
     assert.is_false(ok)
     assert.is_true(errors.is(err, "environment"))
+  end)
+
+  it("takes the child down with a parent that is killed, with die_with_parent", function()
+    -- the parent is another migrun that spawns `sleep 60`, reports its pid, and waits to be
+    -- SIGKILLed: nothing of its own (no __gc, no handler) runs then
+    local bin = os.getenv("MIGRUN_BIN") or "build/bin/migrun"
+    local dir = tmpdir()
+    local pidfile = dir .. "/pid"
+    local code = string.format([[
+      local h = require("migrun.core.proc").spawn({ "sleep", "60" }, { die_with_parent = true })
+      local f = io.open(%q, "w") f:write(h:pid()) f:close()
+      require("migrun.clock").sleep(60000)]], pidfile)
+    local parent <close> = proc.spawn({ bin, "-e", code })
+    local deadline = clock.now() + 10e9
+    while (lfs.attributes(pidfile, "size") or 0) == 0 and clock.now() < deadline do
+      clock.sleep(10)
+    end
+    local child = tonumber(read(pidfile))
+    assert.equal("integer", math.type(child))
+    local function gone()                    -- no process, or a zombie nobody has reaped yet
+      local f = io.open("/proc/" .. child .. "/stat")
+      if not f then return true end
+      local stat = f:read("a")
+      f:close()
+      return stat:match("^%d+ %b() (%a)") == "Z"
+    end
+    local ok, err = pcall(function()
+      assert.is_false(gone())
+      parent:kill(proc.SIGKILL)
+      assert.equal(proc.SIGKILL, parent:wait(5000).signal)
+      local t = clock.now()
+      while not gone() and clock.since(t) < 2e9 do clock.sleep(10) end
+      assert.is_true(gone(), "the child outlived its parent")
+    end)
+    if not gone() then sys.kill(child, proc.SIGKILL) end
+    os.remove(pidfile)
+    rmtree(dir)
+    assert(ok, err)
   end)
 end)
 

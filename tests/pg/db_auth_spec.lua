@@ -89,6 +89,32 @@ describe("passwords", function()
     end
   end)
 
+  it("blanks the password in the process's own argv (ps, /proc/PID/cmdline), after Lua has it",
+     function()
+    -- the script reads its own command line as ps would, and connects with --db: the Lua
+    -- layer must have received the real password
+    local code = "local f = io.open('/proc/self/cmdline') local s = f:read('a') f:close() " ..
+                 "io.write(s:gsub('%z', ' '), '|', db:query('SELECT current_user AS u')[1].u)"
+    local forms = {
+      { "--db", url(SECRET) },
+      { "--db=" .. url(SECRET) },
+      { "--db", string.format("host=127.0.0.1 port=%s user=%s password='%s' dbname=postgres",
+                              port, role, SECRET) },
+    }
+    for _, form in ipairs(forms) do
+      local args = { form[1], form[2] }
+      args[#args + 1] = "-e"
+      args[#args + 1] = code
+      local r = H.migrun(args)
+      assert.equal(0, r.status, r.stderr)
+      local cmdline, user = r.stdout:match("^(.*)|([^|]*)$")
+      assert.equal(role, user)
+      refute_secret(cmdline, SECRET)
+      assert.truthy(cmdline:find(("x"):rep(#SECRET), 1, true), cmdline)
+      assert.truthy(cmdline:find(role, 1, true), cmdline)   -- the rest is left as it was
+    end
+  end)
+
   it("a query error on a password connection doesn't show it either", function()
     local c <close> = db.connect(url(SECRET))
     local ok, err = pcall(c.query, c, "SELECT * FROM no_such_table")

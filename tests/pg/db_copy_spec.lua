@@ -2,6 +2,7 @@
 -- functions, text and binary formats; every failure leaves the connection usable.
 local H = require "helper"
 local errors = require "migrun.errors"
+local sys = require "migrun.core.sys"
 
 describe("COPY", function()
   local dbname, c, dir
@@ -153,7 +154,7 @@ describe("COPY", function()
     local ok, err = pcall(c.copy_in, c, "COPY dstd (id, t) FROM STDIN", path)
     assert.is_false(ok)
     assert.is_true(errors.is_sql(err, "22P02"))
-    assert.equal("string", type(err.where))
+    assert.equal("string", type(err.context))
     assert.equal(0, c:query("SELECT count(*) AS n FROM dstd")[1].n)
   end)
 
@@ -199,5 +200,76 @@ describe("COPY", function()
       error("undo")
     end)
     assert.equal(0, c:query("SELECT count(*) AS n FROM dsttx")[1].n)
+  end)
+
+  -- a backend frozen (SIGSTOP) halfway through a COPY: the client timeout closes the
+  -- connection instead of waiting forever; the backend is always let go again (SIGCONT)
+  local function frozen_midway(run)
+    local t <close> = H.connect(dbname)
+    local pid = t:backend_pid()
+    local froze = false
+    local function freeze()                  -- the limit starts then: a slow start is no hang
+      if not froze then
+        froze = true
+        t:set_client_timeout(300)
+        assert(sys.kill(pid, 19))
+      end
+    end
+    local ok, err
+    do
+      local _ <close> = setmetatable({}, { __close = function() sys.kill(pid, 18) end })
+      ok, err = pcall(run, t, freeze)
+    end
+    assert.is_true(froze)
+    assert.is_false(ok)
+    assert.is_true(errors.is(err, "connection"), tostring(err))
+    assert.is_true(err.lost and err.timed_out)
+    assert.equal("closed", t:status())
+  end
+
+  it("gives up on a backend that stops sending COPY data", function()
+    frozen_midway(function(t, freeze)
+      t:copy_out("COPY (SELECT generate_series(1, 100000000)) TO STDOUT", function() freeze() end)
+    end)
+    -- into a file, streamed in C: another process freezes the backend while it streams
+    local t <close> = H.connect(dbname)
+    local pid = t:backend_pid()
+    t:set_client_timeout(1000)
+    local killer = require("migrun.proc").spawn({ "sh", "-c", "sleep 0.3; kill -STOP " .. pid })
+    local ok, err
+    do
+      local _ <close> = setmetatable({}, { __close = function()
+        killer:wait(5000)
+        sys.kill(pid, 18)
+      end })
+      ok, err = pcall(t.copy_out, t, "COPY (SELECT 1 FROM generate_series(1, 1000000000)) TO STDOUT",
+                      dir .. "/frozen.txt")
+    end
+    os.remove(dir .. "/frozen.txt")
+    assert.is_false(ok)
+    assert.is_true(errors.is(err, "connection"), tostring(err))
+    assert.is_true(err.lost and err.timed_out)
+    assert.equal("closed", t:status())
+  end)
+
+  it("cancels a COPY whose query is silent for longer than the client timeout", function()
+    local t <close> = H.connect(dbname)
+    t:set_client_timeout(300)
+    local ok, err = pcall(t.copy_out, t, "COPY (SELECT pg_sleep(5)) TO STDOUT", dir .. "/slow.txt")
+    assert.is_false(ok)
+    assert.is_true(errors.is_sql(err, "57014"), tostring(err))
+    assert.is_true(err.timed_out)
+    assert.equal("idle", t:status())
+  end)
+
+  it("gives up on a backend that stops reading COPY data", function()
+    local chunk = string.rep("1\n", 32768)
+    frozen_midway(function(t, freeze)
+      t:exec("CREATE TEMP TABLE sink (x int)")
+      t:copy_in("COPY sink FROM STDIN", function()
+        freeze()
+        return chunk
+      end)
+    end)
   end)
 end)

@@ -1,8 +1,10 @@
 -- migrun.db: connections, conn:query/exec, typed values, parameters, structured errors,
--- close and gc, quoting, settings and timeouts, cancel, notices (engine/l_db.c, db.lua).
+-- NUL bytes, lost connections and the client timeout, close and gc, quoting, settings and
+-- timeouts, cancel, notices, pipelined batches (engine/l_db.c, db.c, db.lua).
 local H = require "helper"
 local db = require "migrun.db"
 local errors = require "migrun.errors"
+local sys = require "migrun.core.sys"
 
 local function raises(fn, ...)
   local ok, err = pcall(fn, ...)
@@ -133,8 +135,6 @@ describe("migrun.db", function()
     it("refuses a parameter it cannot send, as misuse", function()
       local err = raises(c.query, c, "SELECT $1", {})
       assert.equal("string", type(err))
-      -- a NUL would silently cut a text parameter short
-      assert.equal("string", type(raises(c.query, c, "SELECT $1::text", "a\0b")))
       assert.equal("idle", c:status())
     end)
 
@@ -186,12 +186,13 @@ describe("migrun.db", function()
       assert.truthy(tostring(err):find("\nDETAIL: ", 1, true))
     end)
 
-    it("carry the hint and the context (where)", function()
+    it("carry the hint and the context", function()
       local err = raises(c.query, c, "SELECT 1 + 'a'::text::point")
       assert.equal("string", type(err.sqlstate))
       local e2 = raises(c.exec, c, "DO $$ BEGIN PERFORM 1 / 0; END $$")
       assert.equal("22012", e2.sqlstate)
-      assert.equal("string", type(e2.where))
+      assert.equal("string", type(e2.context))
+      assert.is_nil(e2.where)
       local e3 = raises(c.query, c, "SELECT 1 FROM pg_class WHERE relname = 1")
       assert.equal("42883", e3.sqlstate)
       assert.equal("string", type(e3.hint))
@@ -210,13 +211,137 @@ describe("migrun.db", function()
       assert.equal(1, c:query("SELECT 1 AS x")[1].x)
     end)
 
-    it("report a terminated backend, and the connection is broken afterwards", function()
+  end)
+
+  describe("NUL bytes", function()
+    -- libpq takes C strings: a NUL would silently cut the statement (or a value) short there
+    it("refuse SQL holding one, with its offset, before anything is sent", function()
+      c:exec("CREATE TABLE nul_t (x int)")
+      local cases = {
+        { "SELECT 1;\0DROP TABLE nul_t", function(sql) return c:query(sql) end },
+        { "SELECT 1;\0DROP TABLE nul_t", function(sql) return c:exec(sql) end },
+        { "SELECT 1;\0DROP TABLE nul_t", function(sql) for _ in c:rows(sql) do end end },
+        { "COPY nul_t TO STDOUT\0;", function(sql) return c:copy_out(sql, function() end) end },
+        { "COPY nul_t FROM STDIN\0;", function(sql) return c:copy_in(sql, function() end) end },
+        { "SELECT 1;\0DROP TABLE nul_t", function(sql) return c:batch({ "SELECT 1", sql }) end },
+      }
+      for i, case in ipairs(cases) do
+        local err = raises(case[2], case[1])
+        assert.is_true(errors.is(err, "usage"), "case " .. i)
+        assert.equal(tostring(case[1]:find("\0", 1, true) - 1), err.message:match("byte offset (%d+)"))
+      end
+      assert.truthy(raises(cases[6][2], cases[6][1]).message:find("item 2", 1, true))
+      assert.equal("idle", c:status())
+      assert.equal(0, c:query("SELECT count(*) AS n FROM nul_t")[1].n)   -- still there
+    end)
+
+    it("refuse text and bytea parameters holding one, naming the parameter", function()
+      local err = raises(c.query, c, "SELECT $1::text, $2::text", "ok", "a\0b")
+      assert.is_true(errors.is(err, "usage"))
+      assert.truthy(err.message:find("$2", 1, true))
+      assert.truthy(err.message:find("offset 1", 1, true))
+      err = raises(c.exec, c, "SELECT $1::bytea", "\0\1")
+      assert.is_true(errors.is(err, "usage"))
+      err = raises(c.batch, c, { { "SELECT $1::text", "x\0" } })
+      assert.is_true(errors.is(err, "usage"))
+      -- bytea travels as hex text
+      assert.equal("\\x0001", c:query("SELECT $1::bytea AS b", "\\x0001")[1].b)
+      assert.equal("idle", c:status())
+    end)
+
+    it("refuse identifiers and literals holding one", function()
+      assert.is_true(errors.is(raises(c.quote_ident, c, "a\0b"), "usage"))
+      assert.is_true(errors.is(raises(c.quote_literal, c, "a\0b"), "usage"))
+    end)
+  end)
+
+  describe("lost connections", function()
+    it("report a terminated backend as lost, and the connection is broken afterwards", function()
       local v <close> = H.connect(dbname)
       admin:query("SELECT pg_terminate_backend($1)", v:backend_pid())
       local err = raises(v.query, v, "SELECT 1")
-      assert.is_true(errors.is(err))
-      assert.truthy(err.kind == "connection" or err.sqlstate == "57P01")
+      assert.is_true(errors.is(err, "connection"))
+      assert.is_true(err.lost)
+      assert.is_nil(err.sqlstate)
+      assert.equal(dbname, err.dbname)
+      assert.truthy(v:status() == "broken" or v:status() == "closed")
+      assert.is_true(errors.is(raises(v.query, v, "SELECT 1"), "connection"))
+    end)
+
+    it("report a backend terminated in the middle of a call as lost", function()
+      local v <close> = H.connect(dbname)
+      local err = raises(v.query, v, "SELECT pg_terminate_backend(pg_backend_pid())")
+      assert.is_true(errors.is(err, "connection"))
+      assert.is_true(err.lost)
       assert.equal("broken", v:status())
+      -- and while rows stream
+      local w <close> = H.connect(dbname)
+      local pid = w:backend_pid()
+      local next_row, stream = w:rows("SELECT 1 AS x UNION ALL SELECT 2 FROM pg_sleep(30)")
+      H.eventually(function()
+        return admin:query("SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND " ..
+                           "wait_event = 'PgSleep'", pid).n > 0
+      end)
+      admin:query("SELECT pg_terminate_backend($1)", pid)
+      local ok
+      ok, err = pcall(function()
+        local row = next_row(stream)
+        while row do row = next_row(stream) end
+      end)
+      assert.is_false(ok)
+      assert.is_true(errors.is(err, "connection"))
+      assert.is_true(err.lost)
+      assert.truthy(w:status() == "broken" or w:status() == "closed")
+    end)
+  end)
+
+  describe("client timeout", function()
+    it("takes milliseconds or nil, and says what it was", function()
+      local v <close> = H.connect(dbname)
+      assert.is_nil(v:set_client_timeout(500))
+      assert.equal(500, v:set_client_timeout(nil))
+      assert.is_nil(v:set_client_timeout(0))
+      assert.is_false(pcall(v.set_client_timeout, v, -1))
+      assert.is_false(pcall(v.set_client_timeout, v, "1s"))
+    end)
+
+    it("cancels a query that overruns it: the SQL error says timed_out, the connection lives",
+       function()
+      local v <close> = H.connect(dbname)
+      v:set_client_timeout(300)
+      local secs, ok, err = H.elapsed(function() return pcall(v.query, v, "SELECT pg_sleep(10)") end)
+      assert.is_false(ok)
+      assert.is_true(errors.is_sql(err, "57014"))
+      assert.is_true(err.timed_out)
+      assert.is_true(secs < 5, string.format("took %.1fs", secs))
+      assert.equal("idle", v:status())
+      ok, err = pcall(function() for _ in v:rows("SELECT pg_sleep(10)") do end end)
+      assert.is_false(ok)
+      assert.is_true(errors.is_sql(err, "57014"))
+      assert.is_true(err.timed_out)
+      assert.equal(1, v:query("SELECT 1 AS x")[1].x)
+    end)
+
+    it("closes the connection of a server that stopped answering, within seconds", function()
+      local v <close> = H.connect(dbname)
+      local pid = v:backend_pid()
+      v:set_client_timeout(1500)
+      -- the backend is frozen (SIGSTOP): it answers neither the query nor the cancel. It is
+      -- always let go again, whatever happens to this spec.
+      assert(sys.kill(pid, 19))
+      local secs, ok, err
+      do
+        local _ <close> = setmetatable({}, { __close = function() sys.kill(pid, 18) end })
+        secs, ok, err = H.elapsed(function() return pcall(v.query, v, "SELECT 1") end)
+      end
+      assert.is_false(ok)
+      assert.is_true(errors.is(err, "connection"), tostring(err))
+      assert.is_true(err.lost)
+      assert.is_true(err.timed_out)
+      assert.truthy(err.message:find("1500 ms", 1, true))
+      assert.is_true(secs >= 1.4 and secs < 5, string.format("took %.1fs", secs))
+      assert.equal("closed", v:status())
+      H.eventually(function() return not H.backend_alive(admin, pid) end)
     end)
   end)
 
@@ -310,6 +435,21 @@ describe("migrun.db", function()
       assert.is_true(errors.is_sql(err, "57014"))
       assert.is_true(secs < 5)
       assert.equal(1, t:query("SELECT 1 AS x")[1].x)
+    end)
+
+    it("on Ctrl-C, cancels the query the process is waiting on, and exits 130", function()
+      local sql = "SELECT pg_sleep(60) AS ctrl_c_spec"
+      local h <close> = H.spawn_migrun({ "-e", "db:query('" .. sql .. "')" },
+                                       { env = { PGDATABASE = dbname } })
+      local function running()
+        return admin:query("SELECT 1 FROM pg_stat_activity WHERE query = $1 AND state = 'active'",
+                           sql).n > 0
+      end
+      H.eventually(running)
+      assert(sys.kill(h:pid(), 2))
+      local r = h:wait(10000)
+      assert.equal(130, r and r.status)
+      H.eventually(function() return not running() end, 5000)
     end)
 
     it("is harmless on an idle connection, and says no on a closed one", function()

@@ -2,6 +2,7 @@
 -- and gc end the query and give the connection back.
 local H = require "helper"
 local errors = require "migrun.errors"
+local sys = require "migrun.core.sys"
 
 -- resident set size of this process in kB (C memory too, where collectgarbage can't see)
 local function rss_kb()
@@ -152,6 +153,30 @@ describe("conn:rows", function()
     end)
     assert.is_false(ok)
     assert.truthy(tostring(err):find("closed", 1, true))
+    assert.equal("closed", t:status())
+  end)
+
+  it("gives up on a frozen backend mid-stream: the connection is closed", function()
+    local t <close> = H.connect(dbname)
+    local pid = t:backend_pid()
+    local ok, err
+    local n = 0
+    do
+      local _ <close> = setmetatable({}, { __close = function() sys.kill(pid, 18) end })
+      ok, err = pcall(function()
+        for _ in t:rows("SELECT generate_series(1, 100000000) AS g") do
+          n = n + 1
+          if n == 1 then                     -- from here on, silence is a hang
+            t:set_client_timeout(300)
+            assert(sys.kill(pid, 19))          -- SIGSTOP, undone above
+          end
+        end
+      end)
+    end
+    assert.is_false(ok)
+    assert.is_true(errors.is(err, "connection"), tostring(err))
+    assert.is_true(err.lost and err.timed_out)
+    assert.is_true(n >= 1)
     assert.equal("closed", t:status())
   end)
 

@@ -104,7 +104,7 @@ SELECT no_such_function();
     local err = fails("SELECT 1;\n\nDO $$ BEGIN\n  RAISE EXCEPTION 'stop' USING ERRCODE = 'P0042';\nEND $$;\n")
     assert.equal("P0042", err.sqlstate)
     assert.equal(3, err.line)
-    assert.equal("string", type(err.where))
+    assert.equal("string", type(err.context))
   end)
 
   it("refuses psql meta-commands, naming their line", function()

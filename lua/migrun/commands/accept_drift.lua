@@ -30,9 +30,10 @@ function M.run(opts, ctx)
       for _, d in ipairs(drift) do
         out:info(state.describe_drift(d))
         local st = step_of(pb, d.phase, d.step)
+        local old = d.row and require("migrun.ledger").body(db, d.row)
         if d.reason == "changed" then
-          if d.body then
-            out:text(expect.diff(lines(d.body), lines(st.body or st.text),
+          if old then
+            out:text(expect.diff(lines(old), lines(st.body or st.text),
                                  { from = "applied", to = "playbook now", max = 60 }) .. "\n")
           else
             out:info("  (the ledger has no copy of the applied text: it was applied by an older migrun)")

@@ -33,7 +33,10 @@ M.OPTIONS = {
   rollback = { kind = "flag", help = "show what a rollback would undo, and the rows it would lose" },
   out = { kind = "value", arg = "FILE", help = "where to write the backup (default: ./migrun-DB-STAMP.dump)" },
   into = { kind = "value", arg = "NEWDB", help = "restore into a new database of this name" },
-  clean = { kind = "flag", help = "restore over the target itself (asks first)" },
+  clean = { kind = "flag", help = "replace the target with the backup (asks first): restored into a new " ..
+            "database that then takes the target's name; the replaced one is kept, renamed" },
+  ["other-database"] = { kind = "flag", help = "restore --clean although the backup was taken of " ..
+                         "another database" },
   note = { kind = "value", arg = "TEXT", help = "why, recorded in the ledger" },
   ["env-file"] = { kind = "value", arg = "FILE", help = "the sandbox's PG* settings, for the test harness" },
   e = { kind = "value", arg = "CODE", short = true, help = "run a Lua chunk with migrun's modules and `db`" },
@@ -85,7 +88,7 @@ M.VERBS = {
     options = opts(TARGET, { "out" }, COMMON) },
   { name = "restore", file = "restore", args = { "FILE" },
     summary = "restore a verified backup into a new database (--into) or over the target (--clean)",
-    options = opts({ "db", "sandbox", "into", "clean", "yes" }, COMMON) },
+    options = opts({ "db", "sandbox", "into", "clean", "other-database", "yes" }, COMMON) },
   { name = "repl", file = "repl", args = {}, extra_hint = 'load a playbook inside it: pb = load "%s"',
     summary = "interactive Lua with `db` connected; reads stdin when there is no terminal",
     options = opts(TARGET, { "verbose", "no-color", "help" }) },

@@ -1,5 +1,6 @@
 --- migrun restore FILE (--into NEWDB | --clean): restore a verified backup. The checksum is
--- checked before anything is touched; --clean (over the target itself) asks first.
+-- checked before anything is touched; --clean replaces the target (asks first, refuses a
+-- backup of another database unless --other-database) and keeps the replaced one, renamed.
 local errors = require "migrun.errors"
 local prompt = require "migrun.prompt"
 
@@ -21,20 +22,31 @@ function M.run(opts, ctx)
   local conninfo = ctx:conninfo()
   local c <close> = require("migrun.db").connect(conninfo)
   local where = c:target()
+  local dbname = c:query("SELECT current_database() AS d")[1].d
   if opts.into and c:query("SELECT 1 FROM pg_database WHERE datname = $1", opts.into).n > 0 then
-    errors.raise("usage", string.format("database %s already exists: pick another --into name, or restore " ..
-                                        "over a database with --clean --db URL-of-it", opts.into))
+    errors.raise("usage", string.format("database %s already exists: pick another --into name, or replace " ..
+                                        "a database with --clean --db URL-of-it", opts.into))
   end
   c:close()
+  local source = backup.manifest(file).database
+  if opts.clean and source and source ~= dbname and not opts.other_database then
+    errors.raise("usage", string.format("%s is a backup of database %s, not of %s: refusing to put it over %s",
+      file, source, dbname, where), { hint = "restore it --into a new database, or pass --other-database " ..
+                                             "if replacing " .. dbname .. " with " .. source .. " is meant" })
+  end
+  local info
   if opts.clean then
     local yes, _, why = prompt.ask(ctx.out, { what = "confirm", name = "restore over the target", yes = opts.yes,
-      items = { "Restore " .. file .. " over " .. where .. "? Objects in the dump are dropped and " ..
-                "recreated; rows written since the dump are lost." } })
+      items = { string.format("Replace %s with the contents of %s? Rows written since the backup are not in " ..
+                              "it (the current database is kept, renamed).", where, file) } })
     if not yes then errors.raise("declined", why .. " (nothing was changed)") end
+    info = backup.swap_restore(file, { conninfo = conninfo, label = "replaced" })
+    ctx.out:info(info.message)
+  else
+    info = backup.restore(file, { into = opts.into, target = conninfo })
   end
-  local info = backup.restore(file, { into = opts.into, target = conninfo, clean = opts.clean })
   ctx.out:info(string.format("restored %s into %s in %.1fs", file, opts.into or where, info.seconds or 0))
-  ctx.out:data("restore", { file = file, database = info.database, seconds = info.seconds })
+  ctx.out:data("restore", { file = file, database = info.database, seconds = info.seconds, kept = info.kept })
   return 0
 end
 

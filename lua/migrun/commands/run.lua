@@ -30,6 +30,7 @@ function M.run(opts, ctx)
     return run_code(opts, ctx)
   end
   command.password_hint(ctx.out, opts.db)
+  require("migrun.dsl").check_syntax(opts.file)      -- a syntax error is refused before connecting
   -- an explicit target connects (and --load runs) before the file loads: a script sees `db`
   if opts.sandbox or opts.db or #opts.load > 0 then ctx:connect() end
   local pb = ctx:playbook({ script = true })

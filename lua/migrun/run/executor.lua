@@ -8,6 +8,7 @@ local clock = require "migrun.clock"
 local errors = require "migrun.errors"
 local sqlsplit = require "migrun.sqlsplit"
 local sys = require "migrun.core.sys"
+local watch = require "migrun.run.watch"
 
 local M = {}
 
@@ -29,12 +30,15 @@ end
 
 --- executor.retry(policy, fn) -> fn's results. fn(attempt) is called until it succeeds, or
 -- fails with an error that is not retryable, or attempts run out. policy = {attempts, what,
--- out, undone = "rolled back" (said in the warning), on_retry = fn(err, attempt)}
+-- out, undone = "rolled back" (said in the warning), on_retry = fn(err, attempt), on_fail =
+-- fn(err, attempt) after every failure}. on_fail runs here, outside fn, so it runs even when
+-- the failure is a Ctrl-C (whose error Lua raises at fn's next instruction, wherever that is)
 function M.retry(policy, fn)
   for attempt = 1, policy.attempts do
     local res = table.pack(pcall(fn, attempt))
     if res[1] then return table.unpack(res, 2, res.n) end
     local err = res[2]
+    if policy.on_fail then policy.on_fail(err, attempt) end
     if not (M.retryable(err) and attempt < policy.attempts) then error(err, 0) end
     if policy.on_retry then policy.on_retry(err, attempt) end
     local wait = M.backoff(attempt)
@@ -90,6 +94,15 @@ local function timeout_now(run, ph, t_phase, st)
   return configured and configured // 1000000 or 0, nil
 end
 
+-- the client's own limit: a statement with a statement_timeout of T ms must be answered
+-- within T plus this, else the server is not answering (a stopped backend, a hung host, a
+-- network gone quiet) and the connection is given up instead of waiting forever
+M.CLIENT_GRACE_MS = 5000
+
+local function client_limit(db, timeout_ms)
+  db:set_client_timeout(timeout_ms and timeout_ms > 0 and timeout_ms + M.CLIENT_GRACE_MS or nil)
+end
+
 -- a statement cancelled by a statement_timeout that a budget set is that budget's over-run
 local function as_budget_error(err, source)
   if source and errors.is_sql(err, "57014") and not sys.interrupted() then
@@ -126,7 +139,7 @@ local function ms(ns) return ns / 1e6 end
 -- an SQL error of an inline step gets the playbook's line
 local function locate_inline(err, st)
   if errors.is_sql(err) and not st.file and err.line and not err.mapped then
-    err.line = err.line + st.line - (st.text:sub(1, 1) == "\n" and 0 or 1)
+    err.line = require("migrun.dsl").text_line(st) + err.line - 1
     err.mapped = true
   end
   return err
@@ -165,8 +178,15 @@ end
 local function exec_autocommit(run, ph, text, stmt, name, t_phase, st)
   local idx = concurrent_index(stmt.sql)
   local built = false
+  -- the INVALID index a failed or interrupted build leaves is dropped at once, while nothing
+  -- else runs; if even that fails (it waits for the same blocker), the next attempt tries again
+  local function cleanup()
+    if not (idx and built) then return end
+    local dok, derr = pcall(M.drop_invalid_index, run, idx, "left by the failed build")
+    if not dok then run.out:warn("could not drop the invalid index yet: " .. errors.text(derr)) end
+  end
   return M.retry({ attempts = (ph.retries or run.pb.retries) + 1, what = "phase '" .. ph.name .. "'",
-                   out = run.out }, function()
+                   out = run.out, on_fail = cleanup }, function()
     if idx then
       M.drop_invalid_index(run, idx, built and "left by the failed attempt before it"
                                        or "left by an interrupted CREATE INDEX CONCURRENTLY")
@@ -177,14 +197,10 @@ local function exec_autocommit(run, ph, text, stmt, name, t_phase, st)
       run.session_timeout = timeout
     end
     built = idx ~= nil
-    local ok, res = pcall(run.db.exec, run.db, stmt.sql)
-    if ok then return res end
-    if idx then
-      -- at once, while nothing else runs: a Ctrl-C or a unique violation must not leave the
-      -- index INVALID until the next run; if even this fails, the next attempt tries again
-      local dok, derr = pcall(M.drop_invalid_index, run, idx, "left by the failed build")
-      if not dok then run.out:warn("could not drop the invalid index yet: " .. tostring(derr)) end
-    end
+    client_limit(run.db, timeout)
+    local ok, res = pcall(watch.exec, run, stmt.sql, { what = "phase '" .. ph.name .. "'", limit_ms = timeout,
+      lock_timeout_ms = (ph.lock_timeout or run.pb.lock_timeout) // 1000000 })
+    if ok then return res.affected or 0 end
     res = as_budget_error(res, source)
     if errors.is_sql(res) then
       res.file = name
@@ -211,6 +227,7 @@ local function exec_step(run, ph, st, t_phase, transactional)
       db:set("statement_timeout", tostring(timeout))
       run.session_timeout = timeout
     end
+    client_limit(db, timeout)
     local deadline = source and (clock.now() + timeout * 1000000) or nil
     local ok, r = pcall(with_deadline, deadline, source, st.fn, db, run:api(ph.name, st.name))
     if not ok then error(as_budget_error(r, source), 0) end
@@ -227,9 +244,15 @@ local function exec_step(run, ph, st, t_phase, transactional)
     return rows
   end
   local source
-  local ok, res = pcall(db.script, db, st.text, { name = name, before_each = function()
+  local watching = { what = "phase '" .. ph.name .. "'",
+                     lock_timeout_ms = (ph.lock_timeout or run.pb.lock_timeout) // 1000000 }
+  local ok, res = pcall(db.script, db, st.text, { name = name, exec = function(sql)
+    return watch.exec(run, sql, watching).affected or 0
+  end, before_each = function()
     local timeout, src = timeout_now(run, ph, t_phase, st)
     source = src
+    watching.limit_ms = timeout
+    client_limit(db, timeout)
     if src or run.local_timeout ~= timeout then
       run.local_timeout = timeout
       return string.format("SET LOCAL statement_timeout = %d", timeout)
@@ -275,6 +298,7 @@ local function apply_tx(run, ph, pending, attempt)
   local timeout = timeout_now(run, ph, t_phase)
   local tx <close> = db:begin(string.format("SET LOCAL lock_timeout = %d; SET LOCAL statement_timeout = %d",
                                             lt // 1000000, timeout))
+  client_limit(db, timeout)
   run.local_timeout = timeout
   -- the phase's ledger rows wait in memory and go with its COMMIT, in the same round trip;
   -- its verify runs without a savepoint per check (a failing check fails the phase anyway)
@@ -325,11 +349,20 @@ local function apply_autocommit(run, ph, pending)
 end
 
 -- record a failed phase after its transaction rolled back (the ledger rows went with it)
-local function record_failure(run, ph, err, attempt)
-  local st = run.current_step
-  run.current_step = nil
-  if run.db:status() == "inerror" then pcall(run.db.exec, run.db, "ROLLBACK") end
+--- executor.connection_lost(db, err) -> true when the connection is gone (the server
+-- restarted, the backend was terminated, or it stopped answering)
+function M.connection_lost(db, err)
+  local st = db:status()
+  return st == "broken" or st == "closed" or errors.is(err, "connection")
+end
+
+local function record_failure(run, ph, err, attempt, st)
   if not run.id then return end
+  if M.connection_lost(run.db, err) then
+    run.unrecorded = { ph = ph, err = err, attempt = attempt, st = st }   -- recorded after reconnecting
+    return
+  end
+  if run.db:status() == "inerror" then pcall(run.db.exec, run.db, "ROLLBACK") end
   local ok, e = pcall(function()
     run.db:tx(function()
       local rec = st and step_record(ph, st, "failed", nil, nil, attempt) or
@@ -345,6 +378,7 @@ local function record_failure(run, ph, err, attempt)
   end)
   if not ok then run.out:warn("could not record the failure in the ledger: " .. tostring(e)) end
 end
+M.record_failure = record_failure
 
 --- executor.apply_phase(run, ph, pending) -> true, ns | false, err: the phase with its
 -- strategy; a transactional one is retried whole (rolled back first) on lock errors
@@ -361,6 +395,7 @@ function M.apply_phase(run, ph, pending)
       if not pok then error(r, 0) end
       return r
     end)
+  if run.db:status() ~= "closed" then client_limit(run.db, nil) end
   if ok then
     run.out:phase(ph, run.dry_run and "ran" or "applied", res)
     return true, res
@@ -375,7 +410,9 @@ function M.apply_phase(run, ph, pending)
   if run.current_step then run.out:step(ph, run.current_step, "failed") end
   run.out:error(res)
   run.errors_shown = true
-  record_failure(run, ph, res, attempt_now)
+  local st = run.current_step
+  run.current_step = nil
+  record_failure(run, ph, res, attempt_now, st)
   run.out:phase(ph, (ph.transaction or (run.committed or 0) == 0) and "failed" or "failed (partly applied)")
   return false, res
 end

@@ -78,7 +78,7 @@ function M.drift(pb, ls)
         last_applied = #order
         if r.checksum ~= st.checksum then
           drift[#drift + 1] = { phase = ph.name, step = st.name, reason = "changed",
-                                old_checksum = r.checksum, checksum = st.checksum, body = r.body }
+                                old_checksum = r.checksum, checksum = st.checksum, row = r }
         end
       else
         pending_by_sum[st.checksum] = pending_by_sum[st.checksum] or { phase = ph.name, step = st.name }
@@ -96,7 +96,7 @@ function M.drift(pb, ls)
                                 from = { phase = phase, step = step }, checksum = r.checksum }
         else
           drift[#drift + 1] = { phase = phase, step = step, reason = "removed",
-                                old_checksum = r.checksum, body = r.body }
+                                old_checksum = r.checksum, row = r }
         end
       end
     end

@@ -24,6 +24,7 @@ M.run = {
   drift_accepted = "drift accepted",
   accept_drift_failed = "accept-drift failed",
   abandoned = "abandoned",
+  connection_lost = "failed, the connection was lost",
 }
 
 --- status.phase: what became of one phase in this invocation

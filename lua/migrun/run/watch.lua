@@ -1,0 +1,161 @@
+--- migrun.run.watch: a statement watched while it runs (policy layer). The statement is sent
+-- (conn:send) and waited for in short steps (conn:wait); once it has run for a moment, a second
+-- connection looks at it: the sessions that block it on a lock (pid, user, application, state,
+-- transaction age, query: pg_blocking_pids), and how far a long operation is
+-- (pg_stat_progress_create_index, _cluster, _copy, _vacuum, _analyze). Blockers are printed,
+-- sent as JSON events, kept for the report, and named in a lock timeout's error.
+local clock = require "migrun.clock"
+local errors = require "migrun.errors"
+local term = require "migrun.core.term"
+
+local M = {}
+
+-- one round trip: who blocks pid, and what progress view reports for it
+local LOOK = [[
+SELECT 'blocker' AS what, a.pid, a.usename AS "user", a.application_name AS app, a.state,
+       extract(epoch FROM now() - a.xact_start)::int AS xact_seconds, left(a.query, 300) AS query,
+       NULL::text AS phase, NULL::bigint AS done, NULL::bigint AS total
+FROM unnest(pg_blocking_pids($1)) AS b(pid) JOIN pg_stat_activity a ON a.pid = b.pid
+UNION ALL
+SELECT 'progress', pid, NULL, 'CREATE INDEX', phase, NULL, NULL, phase,
+       coalesce(nullif(blocks_done, 0), tuples_done), coalesce(nullif(blocks_total, 0), tuples_total)
+FROM pg_stat_progress_create_index WHERE pid = $1
+UNION ALL
+SELECT 'progress', pid, NULL, command, phase, NULL, NULL, phase, heap_blks_scanned, heap_blks_total
+FROM pg_stat_progress_cluster WHERE pid = $1
+UNION ALL
+SELECT 'progress', pid, NULL, 'COPY', type, NULL, NULL, command, bytes_processed, nullif(bytes_total, 0)
+FROM pg_stat_progress_copy WHERE pid = $1
+UNION ALL
+SELECT 'progress', pid, NULL, 'VACUUM', phase, NULL, NULL, phase, heap_blks_scanned, heap_blks_total
+FROM pg_stat_progress_vacuum WHERE pid = $1
+UNION ALL
+SELECT 'progress', pid, NULL, 'ANALYZE', phase, NULL, NULL, phase, sample_blks_scanned, sample_blks_total
+FROM pg_stat_progress_analyze WHERE pid = $1]]
+
+--- watch.describe_blocker(b) -> "pid 4242 (alice, psql, idle in transaction, in a transaction
+-- for 45s): UPDATE orders ..."
+function M.describe_blocker(b)
+  return string.format("pid %s (user %s, %s, %s, in a transaction for %ss): %s", tostring(b.pid),
+    tostring(b.user), b.app ~= "" and b.app or "no application name", tostring(b.state),
+    tostring(b.xact_seconds or "?"), (tostring(b.query or ""):gsub("%s+", " ")))
+end
+
+local function blockers_text(list)
+  local parts = {}
+  for i, b in ipairs(list) do parts[i] = M.describe_blocker(b) end
+  return table.concat(parts, "; ")
+end
+M.blockers_text = blockers_text
+
+-- the second connection, opened the first time a statement runs long
+local function monitor(run)
+  if not run.monitor_db then
+    local conninfo = run.conninfo or require("migrun.pg").conninfo_of(run.db)
+    run.monitor_db = require("migrun.db").connect(conninfo)
+    run.monitor_db:set_client_timeout(5000)
+    run.monitor_db:set("application_name", "migrun monitor")
+  end
+  return run.monitor_db
+end
+
+--- watch.close(run): the monitor connection goes
+function M.close(run)
+  if run.monitor_db then
+    run.monitor_db:close()
+    run.monitor_db = nil
+  end
+end
+
+local function same(a, b)
+  if #a ~= #b then return false end
+  for i = 1, #a do if a[i].pid ~= b[i].pid then return false end end
+  return true
+end
+
+local function show_progress(run, what, p, ns, limit_ms)
+  local out = run.out
+  local pct = p and p.total and p.total > 0 and (100 * (p.done or 0) / p.total) or nil
+  local eta
+  if pct and pct > 0 then eta = ns * (100 - pct) / pct end
+  local fields = { what = what, seconds = ns / 1e9, budget_seconds = limit_ms and limit_ms / 1000,
+                   operation = p and p.app, phase = p and p.phase, percent = pct,
+                   eta_seconds = eta and eta / 1e9 }
+  if out:event("progress", fields) then return end
+  if out.quiet or not term.isatty(1) then return end
+  local s = string.format("  … %s: %s%s", what, clock.format(ns),
+                          limit_ms and limit_ms > 0 and (" / " .. clock.format(limit_ms * 1000000)) or "")
+  if p then
+    s = s .. string.format(", %s %s", p.app or "", p.phase or "")
+    if pct then s = s .. string.format(" %.0f%%", pct) end
+    if eta then s = s .. ", about " .. clock.format(math.floor(eta)) .. " left" end
+  end
+  io.stdout:write("\r", s:sub(1, (term.width(1) or 100) - 1), "\27[K")
+  io.stdout:flush()
+  run.progress_shown = true
+end
+
+--- watch.exec(run, sql, {what =, limit_ms =, lock_timeout_ms =}) -> the statement's result
+-- (as conn:query returns it). Raises as conn:query would; a lock timeout's error gets
+-- `blockers` (the sessions seen blocking it) and says who they were.
+function M.exec(run, sql, o)
+  local db = run.db
+  o = o or {}
+  local pid = db:backend_pid()                       -- read before send: busy afterwards
+  local t0 = clock.now()
+  db:send(sql)
+  -- the first look comes early enough to see the blocker before a lock timeout fires
+  local first = math.min(1000, math.max(50, (o.lock_timeout_ms or 2000) // 2))
+  local ok, res, state = pcall(db.wait, db, first)
+  local seen = {}
+  local function finish(err)
+    if run.progress_shown then
+      io.stdout:write("\r\27[K")
+      io.stdout:flush()
+      run.progress_shown = false
+    end
+    if err then
+      if errors.is_sql(err, "55P03") and #seen > 0 then
+        err.blockers = seen
+        err.hint = "blocked by " .. blockers_text(seen) ..
+                   (err.hint and ("\n" .. err.hint) or "")
+      end
+      error(err, 0)
+    end
+  end
+  local last_progress = 0
+  while ok and res == nil and state == "running" do
+    -- a look that fails (the monitor lost too) only means less is said; the statement's own
+    -- wait, with its client timeout, decides what happens to the run
+    local lok, look = pcall(function() return monitor(run):query(LOOK, pid) end)
+    if not lok then look = {} end
+    local blockers, progress = {}, nil
+    for _, r in ipairs(look) do
+      if r.what == "blocker" then blockers[#blockers + 1] = r else progress = r end
+    end
+    if #blockers > 0 and not same(blockers, seen) then
+      seen = blockers
+      local list = {}
+      for i, b in ipairs(blockers) do
+        list[i] = { pid = b.pid, user = b.user, app = b.app, state = b.state, xact_seconds = b.xact_seconds,
+                    query = b.query }
+      end
+      run.lock_waits[#run.lock_waits + 1] = { what = o.what, at_seconds = clock.since(t0) / 1e9, blockers = list }
+      if not run.out:event("lock_wait", { what = o.what, blockers = list }) then
+        run.out:warn(string.format("%s is waiting for a lock held by %s", o.what or "the statement",
+                                   blockers_text(blockers)))
+      end
+    end
+    local ns = clock.since(t0)
+    if ns >= 1e9 and clock.now() - last_progress >= 1e9 then
+      show_progress(run, o.what or "statement", progress, ns, o.limit_ms)
+      last_progress = clock.now()
+    end
+    ok, res, state = pcall(db.wait, db, 1000)
+  end
+  if not ok then finish(res) end
+  finish(nil)
+  return res
+end
+
+return M
