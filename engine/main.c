@@ -33,6 +33,8 @@ int luaopen_migrun_core_sys(lua_State *L);
 int luaopen_migrun_core_term(lua_State *L);
 int luaopen_migrun_core_backup(lua_State *L);
 int luaopen_migrun_core_readline(lua_State *L);
+int luaopen_migrun_core_pgquery(lua_State *L);
+int luaopen_migrun_core_http(lua_State *L);
 
 static const luaL_Reg core_modules[] = {
     {"migrun.core.db",       luaopen_migrun_core_db      },
@@ -43,6 +45,8 @@ static const luaL_Reg core_modules[] = {
     {"migrun.core.term",     luaopen_migrun_core_term    },
     {"migrun.core.backup",   luaopen_migrun_core_backup  },
     {"migrun.core.readline", luaopen_migrun_core_readline},
+    {"migrun.core.pgquery",  luaopen_migrun_core_pgquery },
+    {"migrun.core.http",     luaopen_migrun_core_http    },
     {NULL,                   NULL                        },
 };
 

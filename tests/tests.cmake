@@ -13,6 +13,7 @@ set(MR_TEST_ENV
   MIGRUN_BIN=$<TARGET_FILE:migrun>
   MIGRUN_TEST_PGENV=${MR_PGENV}
   MIGRUN_SOURCE_DIR=${PROJECT_SOURCE_DIR}
+  MIGRUN_FAKE_APP=$<TARGET_FILE:fake_app>
   NO_COLOR=1)
 
 add_test(NAME pg_up COMMAND migrun sandbox start --env-file ${MR_PGENV})
@@ -31,6 +32,13 @@ set_tests_properties(tree_after PROPERTIES FIXTURES_CLEANUP tree)
 add_test(NAME lua_unit COMMAND migrun test --run=lua WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 set_tests_properties(lua_unit PROPERTIES ENVIRONMENT "${MR_TEST_ENV}" FIXTURES_REQUIRED tree)
 
+# the linter: rules, context, renderers and the parser binding; then against the server
+add_test(NAME lint_unit COMMAND migrun test --run=lint WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(lint_unit PROPERTIES ENVIRONMENT "${MR_TEST_ENV}" FIXTURES_REQUIRED tree)
+add_test(NAME lint_pg COMMAND migrun test --run=lint_pg WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(lint_pg PROPERTIES
+  ENVIRONMENT "${MR_TEST_ENV}" FIXTURES_REQUIRED "pg;tree" LABELS pg)
+
 foreach(suite pg cli seeds)
   add_test(NAME lua_${suite} COMMAND migrun test --run=${suite} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
   set_tests_properties(lua_${suite} PROPERTIES
@@ -43,5 +51,12 @@ add_test(NAME lua_faults COMMAND migrun test --run=faults WORKING_DIRECTORY ${PR
 set_tests_properties(lua_faults PROPERTIES
   ENVIRONMENT "${MR_TEST_ENV}" FIXTURES_REQUIRED "pg;tree" LABELS "pg;slow")
 
+# the repository's own playbooks and examples pass `migrun lint` (allowed findings carry a reason)
+file(GLOB MR_PLAYBOOKS RELATIVE ${PROJECT_SOURCE_DIR} ${PROJECT_SOURCE_DIR}/playbooks/*.lua
+     ${PROJECT_SOURCE_DIR}/examples/*/playbook.lua)
+add_test(NAME lint_playbooks COMMAND migrun lint ${MR_PLAYBOOKS} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(lint_playbooks PROPERTIES ENVIRONMENT "NO_COLOR=1")
+
 add_test(NAME luacheck COMMAND luacheck --no-color -q lua tests playbooks examples
   WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+include(tests/harness/harness.cmake)

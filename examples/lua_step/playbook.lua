@@ -46,20 +46,47 @@ playbook "lua_step" {
     rollback = sql [[UPDATE accounts SET email_normalized = NULL]],
   },
 
-  phase "unique and not null" {
+  -- then the constraints, the way a live table allows: a CHECK NOT VALID, validated in a
+  -- transaction of its own (no write waits for the scan), lets SET NOT NULL skip its scan; a
+  -- unique index built concurrently becomes the UNIQUE constraint without a second build
+  phase "not null, checked" {
+    sql [[ALTER TABLE accounts ADD CONSTRAINT accounts_email_normalized_present
+            CHECK (email_normalized IS NOT NULL) NOT VALID]],
+    rollback = sql [[ALTER TABLE accounts DROP CONSTRAINT accounts_email_normalized_present]],
+  },
+
+  phase "not null" {
     sql [[
+      ALTER TABLE accounts VALIDATE CONSTRAINT accounts_email_normalized_present;
       ALTER TABLE accounts ALTER COLUMN email_normalized SET NOT NULL;
-      ALTER TABLE accounts ADD CONSTRAINT accounts_email_normalized_key UNIQUE (email_normalized);
+      ALTER TABLE accounts DROP CONSTRAINT accounts_email_normalized_present;
     ]],
     verify = {
-      expect.index("accounts", { "email_normalized" }),
       expect.query([[SELECT attnotnull FROM pg_attribute
                      WHERE attrelid = 'accounts'::regclass AND attname = 'email_normalized']], true),
     },
     rollback = sql [[
-      ALTER TABLE accounts DROP CONSTRAINT accounts_email_normalized_key;
       ALTER TABLE accounts ALTER COLUMN email_normalized DROP NOT NULL;
+      ALTER TABLE accounts ADD CONSTRAINT accounts_email_normalized_present
+        CHECK (email_normalized IS NOT NULL) NOT VALID;
     ]],
+  },
+
+  phase "unique index" {
+    transaction = false,                      -- CREATE INDEX CONCURRENTLY refuses a transaction
+    sql [[CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS accounts_email_normalized_key
+            ON accounts (email_normalized)]],
+    verify = { expect.index("accounts", { "email_normalized" }) },
+    rollback = sql [[DROP INDEX CONCURRENTLY IF EXISTS accounts_email_normalized_key]],
+  },
+
+  phase "unique constraint" {
+    sql [[ALTER TABLE accounts ADD CONSTRAINT accounts_email_normalized_key
+            UNIQUE USING INDEX accounts_email_normalized_key]],
+    verify = { expect.query([[SELECT count(*) FROM pg_constraint
+                              WHERE conname = 'accounts_email_normalized_key' AND contype = 'u']], 1) },
+    -- dropping the constraint drops its index too: the previous phase's rollback finds none
+    rollback = sql [[ALTER TABLE accounts DROP CONSTRAINT accounts_email_normalized_key]],
   },
 
   verify = {

@@ -110,6 +110,13 @@ end
 -- the positional arguments a verb takes: required ones, optional [ones], or a free tail
 local function check_positional(v, opts, pos)
   if v.passthrough then return end
+  if v.variadic then
+    if #pos == 0 then
+      usage(string.format("migrun %s needs %s", v.name, table.concat(v.args, " ")), "see migrun help " .. v.name)
+    end
+    opts.arg1, opts.files = pos[1], pos
+    return
+  end
   local required, optional = 0, 0
   for _, a in ipairs(v.args) do
     if a:find("^%[") then optional = optional + 1 else required = required + 1 end

@@ -79,6 +79,43 @@ function Ctx:close()
   if self.sandbox then self.sandbox:stop() end
 end
 
+--- command.lint(out, pb, db) -> findings: lint guards every verb that runs or plans a
+-- playbook. Connected, a finding's severity follows the table's size. An error-level finding
+-- (after the playbook's own `lint = {...}` levels and `-- migrun:allow RULE reason`) stops
+-- it before anything is touched (exit 2); warnings are printed and go to the report.
+function M.lint(out, pb, db)
+  local lint = require "migrun.lint"
+  -- its catalog reads (table sizes) never queue behind a lock longer than the playbook's
+  -- lock_timeout: a table held by someone else is waited for and retried, as the preflight does
+  if db then
+    db:exec(string.format("SET lock_timeout = %d; SET statement_timeout = 30000", pb.lock_timeout // 1000000))
+  end
+  local ok, findings = pcall(require("migrun.run.executor").retry,
+    { attempts = pb.retries + 1, what = "lint (reading table sizes)", out = out },
+    function() return lint.playbook(pb, { db = db }) end)
+  if db then pcall(db.exec, db, "RESET lock_timeout; RESET statement_timeout") end
+  if not ok then error(findings, 0) end
+  local n_err, n_warn = lint.counts(findings)
+  for _, f in ipairs(findings) do
+    local e = {}
+    for k, v in pairs(f) do e[k] = v end
+    if not out:event("lint", e) and (f.severity == "error" or not out.quiet) then
+      local line = string.format("%s:%d:%d: %s: %s [%s]", f.file, f.line, f.col, f.severity, f.message, f.rule)
+      if f.severity == "error" then out.err:write(line, "\n") else out:warn("lint: " .. line) end
+    end
+  end
+  if n_err > 0 then
+    errors.raise("playbook", string.format("lint found %d error(s) in %s: nothing was run", n_err, pb.path),
+      { hint = "fix them (the safe form is in `migrun lint " .. pb.path .. "`), or allow one with a " ..
+               "reason: `-- migrun:allow RULE why` on the statement, or lint = { [\"RULE\"] = \"warn\" } " ..
+               "in the playbook" })
+  end
+  if n_warn > 0 and not out.json then
+    out:info(string.format("lint: %d warning(s); `migrun lint %s` explains them", n_warn, pb.path))
+  end
+  return findings
+end
+
 --- command.report_path(explicit, pb, doc) -> where this run's report goes, or nil: an
 -- explicit --report as given; else the playbook's `report`, made unique to the run
 function M.report_path(explicit, pb, doc)
@@ -107,7 +144,8 @@ end
 function M.run_playbook(a)
   local report = require "migrun.report"
   local r = a.run or {}
-  local opts = { db = a.db, target = a.db:target(), conninfo = a.conninfo, out = a.out, env = a.env,
+  local findings = M.lint(a.out, a.pb, a.db)
+  local opts = { db = a.db, target = a.db:target(), conninfo = a.conninfo, out = a.out, env = a.env, lint = findings,
                  yes = r.yes, dry_run = r.dry_run, from = r.from, only = r.only, to = r.to,
                  allow_drift = r.allow_drift, rehearsal = r.rehearsal, backup_dir = a.backup_dir }
   local result = require("migrun.runner").run(a.pb, opts)

@@ -65,6 +65,10 @@ function M.summary(result, run)
     phases = phases, steps = copy_list(run.steps), expectations = copy_list(run.results, M.expectation),
     tables = tables, backup = backup, states = run.states, sql = copy_list(run.sql),
     logs = copy_list(run.logs), gates = copy_list(run.gates), lock_waits = copy_list(run.lock_waits),
+    locks = copy_list(run.forecast), lint = copy_list(run.opts.lint, function(f)
+      return { rule = f.rule, severity = f.severity, file = f.file, line = f.line, col = f.col,
+               message = f.message }
+    end),
   }
 end
 
@@ -77,7 +81,7 @@ local function document(run, s)
     backup = s.backup, vars = s.vars or {},
     phases = copy_list(s.phases), steps = copy_list(s.steps), expectations = copy_list(s.expectations),
     tables = copy_list(s.tables), sql = copy_list(s.sql), logs = copy_list(s.logs), gates = copy_list(s.gates),
-    lock_waits = copy_list(s.lock_waits),
+    lock_waits = copy_list(s.lock_waits), locks = copy_list(s.locks), lint = copy_list(s.lint),
   }
 end
 
@@ -270,6 +274,28 @@ function M.markdown(doc)
     add("### Log of Lua steps")
     add("")
     for _, l in ipairs(doc.logs) do add("- %s / %s: %s", cell(l.phase), cell(l.step), cell(l.message)) end
+    add("")
+  end
+  if #doc.lint > 0 then
+    add("## Lint")
+    add("")
+    add("| Where | Severity | Rule | Finding |")
+    add("|---|---|---|---|")
+    for _, f in ipairs(doc.lint) do
+      add("| %s:%s:%s | %s | [%s](%s) | %s |", cell(f.file), cell(f.line), cell(f.col), cell(f.severity),
+          cell(f.rule), "docs/lint/" .. tostring(f.rule) .. ".md", cell(f.message))
+    end
+    add("")
+  end
+  if #doc.locks > 0 then
+    add("## Locks (forecast from the rehearsal)")
+    add("")
+    add("| Phase | Relation | Mode | Blocks | Held for | Rewritten |")
+    add("|---|---|---|---|---:|---|")
+    for _, l in ipairs(doc.locks) do
+      add("| %s | %s | %s | %s | %s | %s |", cell(l.phase), cell(l.relation), cell(l.mode), cell(l.blocks),
+          fmt_ms(l.held_ms), l.rewritten and "**yes**" or "no")
+    end
     add("")
   end
   if #doc.lock_waits > 0 then

@@ -32,6 +32,7 @@ WHERE e.section_id IS NULL
                     THEN e.category ELSE 'general' END;
 
 -- the KB screen lists one workspace's section in date order
+-- migrun:allow require-concurrent-index the runbook's maintenance window: the application is down and knowledge_base_entries holds a few hundred rows
 CREATE INDEX IF NOT EXISTS kb_entries_workspace_section_idx
   ON knowledge_base_entries (workspace_id, section_id, created_at DESC);
 CREATE INDEX IF NOT EXISTS kb_sections_workspace_position_idx ON kb_sections (workspace_id, position);

@@ -10,6 +10,7 @@
 --     rollback_legacy_import() all of them.
 -- Fixture: icp 5 + products 8 + competitors 6 + personas 7 = 26 entries (ws-a 10, ws-b 9, ws-c 7).
 
+-- migrun:allow require-concurrent-index the runbook's maintenance window: the application is down and knowledge_base_entries holds a few hundred rows; the import needs the index in its own transaction
 CREATE UNIQUE INDEX IF NOT EXISTS kb_entries_legacy_import_key
   ON knowledge_base_entries ((metadata ->> 'import_source'), (metadata ->> 'legacy_id'))
   WHERE metadata ? 'import_source';

@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS practitioner_assignments (
 );
 
 -- profiles: organization, roles, activity (nullable: the data script fills them)
+-- migrun:allow constraint-missing-not-valid runbook 2.1 builds it inside the maintenance window, in the migration's transaction, on small tables with the application down; the new column is all NULL
 ALTER TABLE profiles
   ADD COLUMN IF NOT EXISTS organization_id uuid REFERENCES organizations (id) ON DELETE RESTRICT,
   ADD COLUMN IF NOT EXISTS roles text[],

@@ -5,6 +5,7 @@
 -- still depended on one of them, the drop must fail rather than take it along.
 -- Idempotent (IF EXISTS). Staging: ~156 ms.
 
+-- migrun:allow ban-drop-table the runbook removes these 9 unused tables on purpose: the preflight proves nothing reads them, protect keeps the rest, and the rollback restores them from the snapshot
 DROP TABLE IF EXISTS
   quests, quest_moves, quest_milestones,
   capability_nodes, maneuver_prerequisites,

@@ -55,7 +55,8 @@ playbook "cic" {
       "BEGIN; SELECT count(*) FROM orders; SELECT pg_sleep(2.5); COMMIT;" }, { stdout = "null", stderr = "null" })
     local admin <close> = H.connect(name)
     H.eventually(function()
-      return admin:query("SELECT 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(2.5)%' AND pid <> pg_backend_pid()").n > 0
+      return admin:query([[SELECT 1 FROM pg_stat_activity
+                           WHERE query LIKE '%pg_sleep(2.5)%' AND pid <> pg_backend_pid()]]).n > 0
     end)
     local r = run(name, { pb })
     holder:wait(10000)

@@ -55,7 +55,8 @@ describe("a server restart in the middle of a run", function()
     local h, output = start({ "--db", conninfo, pb })
     local watch <close> = require("migrun.db").connect(sb:conninfo())
     H.eventually(function()
-      return watch:query("SELECT 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(20)%' AND pid <> pg_backend_pid()").n > 0
+      return watch:query([[SELECT 1 FROM pg_stat_activity
+                           WHERE query LIKE '%pg_sleep(20)%' AND pid <> pg_backend_pid()]]).n > 0
     end, 20000)
     watch:close()
     sb:restart()                                     -- pg_ctl restart -m fast: sessions ended
@@ -80,7 +81,8 @@ describe("a backend that dies or stops", function()
     local h, output = start({ "--db", H.conninfo(dbname), pb })
     local admin <close> = H.connect(dbname)
     local pid = H.eventually(function()
-      local r = admin:query("SELECT pid FROM pg_stat_activity WHERE query LIKE '%pg_sleep(20)%' AND pid <> pg_backend_pid()")
+      local r = admin:query([[SELECT pid FROM pg_stat_activity
+                              WHERE query LIKE '%pg_sleep(20)%' AND pid <> pg_backend_pid()]])
       return r[1] and r[1].pid
     end, 20000)
     admin:query("SELECT pg_terminate_backend($1)", pid)
@@ -100,7 +102,8 @@ playbook "stopped" {
     local h, output = start({ "--db", H.conninfo(dbname), pb })
     local admin <close> = H.connect(dbname)
     local pid = H.eventually(function()
-      local r = admin:query("SELECT pid FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()")
+      local r = admin:query([[SELECT pid FROM pg_stat_activity
+                              WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()]])
       return r[1] and r[1].pid
     end, 20000)
     assert(sys.kill(pid, 19))

@@ -77,10 +77,14 @@ describe("examples/quickstart", function()
     assert.is_nil(io.open(EX .. "/quickstart/quickstart.lua"))
   end)
 
-  it("adds the backfilled column and the foreign key, every expectation passing", function()
+  it("adds the backfilled column and the foreign key the way a live table allows, lint-clean", function()
     local r, doc = run_example("quickstart")
     assert.equal(0, r.status, r.stdout .. r.stderr)
-    assert.same({ "add customers.email=applied", "orders -> customers foreign key=applied" }, phases_of(doc))
+    assert.same({ "add customers.email=applied", "backfill customers.email=applied",
+                  "require customers.email=applied", "orders -> customers foreign key=applied",
+                  "validate the foreign key=applied" }, phases_of(doc))
+    local lint = H.migrun({ "lint", EX .. "/quickstart/playbook.lua" })
+    assert.equal(0, lint.status, lint.stdout)
     for _, e in ipairs(doc.expectations) do assert.is_true(e.ok, e.description) end
     assert.equal("1000 rows, content unchanged", find_expectation(doc, "protect orders (same)").actual)
   end)
@@ -118,8 +122,8 @@ describe("examples/lua_step", function()
     assert.truthy(r.stdout:find("25000 accounts to backfill, 7000 per batch", 1, true), r.stdout)
     assert.truthy(r.stdout:find("batch 4: 4000 rows (25000 of 25000)", 1, true), r.stdout)
     assert.is_nil(r.stdout:find("batch 5:", 1, true))
-    assert.same({ "add the column=applied", "backfill in batches=applied", "unique and not null=applied" },
-                phases_of(doc))
+    assert.same({ "add the column=applied", "backfill in batches=applied", "not null, checked=applied",
+                  "not null=applied", "unique index=applied", "unique constraint=applied" }, phases_of(doc))
     for _, p in ipairs(doc.phases) do
       if p.name == "backfill in batches" then assert.is_false(p.transaction) end
     end

@@ -85,7 +85,7 @@ describe("seed kb_workspace", function()
     end)
     local name = fresh()
     local out = fails_clean("kb_workspace twin: broken 05", name, dir .. "/" .. PB, dir)
-    assert.truthy(out:find("05_import_legacy_data.sql:61:1: ERROR 42703", 1, true), out)
+    assert.truthy(out:find("05_import_legacy_data.sql:62:1: ERROR 42703", 1, true), out)
     for _, ph in ipairs({ "04 seed kb sections", "03 backfill workspace ids", "02 workspace scoping" }) do
       assert.truthy(out:find("phase " .. ph .. "  rolled back", 1, true), out)
     end

@@ -102,7 +102,7 @@ describe("seed week1_cleanup", function()
     end)
     assert.equal(1, r.status, r.stdout .. r.stderr)
     local out = r.stdout .. r.stderr
-    assert.truthy(out:find("012_remove_unused_features.sql:8:1: ERROR 42P01", 1, true), out)
+    assert.truthy(out:find("012_remove_unused_features.sql:9:1: ERROR 42P01", 1, true), out)
     assert.truthy(out:find("011 fix migration conflicts  rolled back", 1, true), out)
     assert.same(before, H.state(name))
     assert.equal(52, one(name, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"))

@@ -6,6 +6,7 @@ local M = {}
 function M.run(_, ctx)
   local pb = ctx:playbook()
   local db = ctx:connect()
+  require("migrun.command").lint(ctx.out, pb, db)
   local ok = require("migrun.plan").check(pb, db, ctx.out, ctx.conninfo)
   return ok and 0 or 1
 end

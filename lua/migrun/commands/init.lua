@@ -39,6 +39,10 @@ M.OPTIONS = {
                          "another database" },
   note = { kind = "value", arg = "TEXT", help = "why, recorded in the ledger" },
   ["env-file"] = { kind = "value", arg = "FILE", help = "the sandbox's PG* settings, for the test harness" },
+  format = { kind = "value", arg = "text|json|sarif|github", help = "lint's output: gcc-style text (the " ..
+             "default), JSON, SARIF 2.1.0 for code scanning, or GitHub workflow annotations" },
+  ["pg-version"] = { kind = "value", arg = "N", help = "lint for this PostgreSQL version (default: the " ..
+                     "server's when connected, else 15)" },
   e = { kind = "value", arg = "CODE", short = true, help = "run a Lua chunk with migrun's modules and `db`" },
 }
 
@@ -83,6 +87,10 @@ M.VERBS = {
   { name = "accept-drift", file = "accept_drift", args = { "PLAYBOOK.lua" },
     summary = "show the diff of changed applied steps, then record their new versions",
     options = opts(TARGET, { "set", "yes", "note" }, COMMON) },
+  { name = "lint", file = "lint", args = { "PLAYBOOK.lua|FILE.sql", "[...]" }, variadic = true,
+    summary = "flag dangerous DDL (locks, rewrites, data loss) with PostgreSQL's own parser; exit 1 on " ..
+              "an error-level finding, 2 on input it cannot parse",
+    options = opts({ "db", "sandbox", "load", "set", "format", "pg-version" }, COMMON) },
   { name = "backup", file = "backup", args = {},
     summary = "a verified backup of the target (pg_dump -Fc, sha256, read back in full)",
     options = opts(TARGET, { "out" }, COMMON) },

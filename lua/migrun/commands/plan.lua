@@ -14,6 +14,7 @@ function M.run(opts, ctx)
     ctx.out:data("rollback_plan", p)
     return 0
   end
+  require("migrun.command").lint(ctx.out, pb, db)
   local p = plan.build(pb, db)
   ctx.out:text(plan.render(p))
   ctx.out:data("plan", p)

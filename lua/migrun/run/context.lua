@@ -17,8 +17,9 @@ function M.new(pb, opts)
   return setmetatable({
     pb = pb, db = opts.db, out = opts.out, opts = opts, conninfo = opts.conninfo, env = opts.env,
     dry_run = opts.dry_run, results = {}, applied = {}, states = {}, phases = {}, steps = {},
-    logs = {}, gates = {}, sql = {}, lock_waits = {}, t0 = clock.now(), t_start = clock.now(), gate_ns = 0,
-    warned = {},
+    logs = {}, gates = {}, sql = {}, lock_waits = {},
+    forecast = {},                         -- the locks a rehearsal saw (migrun.run.forecast)
+    t0 = clock.now(), t_start = clock.now(), gate_ns = 0, warned = {},
     started_at = os.date("%Y-%m-%d %H:%M:%S %Z"),
   }, Run)
 end

@@ -9,6 +9,7 @@ local errors = require "migrun.errors"
 local sqlsplit = require "migrun.sqlsplit"
 local sys = require "migrun.core.sys"
 local watch = require "migrun.run.watch"
+local forecast = require "migrun.run.forecast"
 
 local M = {}
 
@@ -247,7 +248,9 @@ local function exec_step(run, ph, st, t_phase, transactional)
   local watching = { what = "phase '" .. ph.name .. "'",
                      lock_timeout_ms = (ph.lock_timeout or run.pb.lock_timeout) // 1000000 }
   local ok, res = pcall(db.script, db, st.text, { name = name, exec = function(sql)
-    return watch.exec(run, sql, watching).affected or 0
+    local affected = watch.exec(run, sql, watching).affected or 0
+    if run.forecast_phase then forecast.after_statement(run, sql) end
+    return affected
   end, before_each = function()
     local timeout, src = timeout_now(run, ph, t_phase, st)
     source = src
@@ -390,8 +393,10 @@ function M.apply_phase(run, ph, pending)
     on_retry = function() run:forget_since(rmark, smark) end }, function(attempt)
       attempt_now = attempt
       rmark, smark = #run.results, #run.steps
+      if run.opts.rehearsal then forecast.begin_phase(run, ph) end
       local pok, r = pcall(ph.transaction and apply_tx or apply_autocommit, run, ph, pending, attempt)
       run.buffer = nil
+      if run.forecast_phase then pcall(forecast.end_phase, run) end
       if not pok then error(r, 0) end
       return r
     end)

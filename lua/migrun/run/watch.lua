@@ -104,8 +104,11 @@ function M.exec(run, sql, o)
   local pid = db:backend_pid()                       -- read before send: busy afterwards
   local t0 = clock.now()
   db:send(sql)
-  -- the first look comes early enough to see the blocker before a lock timeout fires
+  -- the first look comes early enough to see the blocker before a lock timeout fires; in a
+  -- rehearsal, a statement outside a transaction is looked at at once (its locks go with it)
   local first = math.min(1000, math.max(50, (o.lock_timeout_ms or 2000) // 2))
+  local forecasting = run.forecast_phase and db:status() == "idle"
+  if forecasting then first = 20 end
   local ok, res, state = pcall(db.wait, db, first)
   local seen = {}
   local function finish(err)
@@ -129,6 +132,7 @@ function M.exec(run, sql, o)
     -- wait, with its client timeout, decides what happens to the run
     local lok, look = pcall(function() return monitor(run):query(LOOK, pid) end)
     if not lok then look = {} end
+    if forecasting then require("migrun.run.forecast").seen_running(run, monitor(run), pid, sql, t0) end
     local blockers, progress = {}, nil
     for _, r in ipairs(look) do
       if r.what == "blocker" then blockers[#blockers + 1] = r else progress = r end
@@ -153,6 +157,7 @@ function M.exec(run, sql, o)
     end
     ok, res, state = pcall(db.wait, db, 1000)
   end
+  if forecasting then require("migrun.run.forecast").end_statement(run, t0) end
   if not ok then finish(res) end
   finish(nil)
   return res
