@@ -60,3 +60,5 @@ set_tests_properties(lint_playbooks PROPERTIES ENVIRONMENT "NO_COLOR=1")
 add_test(NAME luacheck COMMAND luacheck --no-color -q lua tests playbooks examples
   WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 include(tests/harness/harness.cmake)
+
+include(tests/import/import.cmake)

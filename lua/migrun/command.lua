@@ -147,7 +147,8 @@ function M.run_playbook(a)
   local findings = M.lint(a.out, a.pb, a.db)
   local opts = { db = a.db, target = a.db:target(), conninfo = a.conninfo, out = a.out, env = a.env, lint = findings,
                  yes = r.yes, dry_run = r.dry_run, from = r.from, only = r.only, to = r.to,
-                 allow_drift = r.allow_drift, rehearsal = r.rehearsal, backup_dir = a.backup_dir }
+                 allow_drift = r.allow_drift, rehearsal = r.rehearsal, backup_dir = a.backup_dir,
+                 prove_rollbacks = r.prove_rollbacks }
   local result = require("migrun.runner").run(a.pb, opts)
   if result.run_id and (result.status ~= "nothing_to_do" or a.report) then
     local doc = (result.dry_run or result.rehearsal or result.db:status() ~= "idle")

@@ -55,22 +55,40 @@ end
 --- conn:begin([setup]) -> tx, a to-be-closed value: BEGIN, or a SAVEPOINT when already in one.
 -- setup (trusted SQL such as "SET LOCAL lock_timeout = 2000") runs in the same round trip.
 -- tx:commit() commits (or releases the savepoint); closing it without commit rolls back.
-function methods:begin(setup)
+-- With {lazy = true} nothing is sent yet: tx:prefix() hands the BEGIN (and setup) to the
+-- caller, who sends it in the same round trip as its first statement; tx:flush() sends it on
+-- its own (before a call that cannot carry it).
+function methods:begin(setup, o)
   local status = self:status()
   local tx = setmetatable({ db = self, open = true }, tx_mt)
+  local head
   if status == "idle" then
     depth[self] = 0                                  -- whatever an abandoned tx left behind
-    self:exec(with("BEGIN", setup))
+    head = with("BEGIN", setup)
   elseif status == "intrans" then
     local d = (depth[self] or 0) + 1
     depth[self] = d
     tx.savepoint = "migrun_sp_" .. d
-    self:exec(with("SAVEPOINT " .. tx.savepoint, setup))
+    head = with("SAVEPOINT " .. tx.savepoint, setup)
   else
     errors.raise("usage", "cannot begin a transaction: the connection is " .. status ..
       (status == "inerror" and " (an earlier statement failed; roll back first)" or ""))
   end
+  if o and o.lazy then tx.pending = head else self:exec(head) end
   return tx
+end
+
+--- tx:prefix() -> the BEGIN a lazy transaction has not sent yet (once), or nil
+function tx_methods:prefix()
+  local p = self.pending
+  self.pending = nil
+  return p
+end
+
+--- tx:flush(): send a lazy transaction's BEGIN now, if it has not gone yet
+function tx_methods:flush()
+  local p = self:prefix()
+  if p then self.db:exec(p) end
 end
 
 local function finish(tx)
@@ -92,6 +110,7 @@ end
 -- rows) runs just before it in the same round trip; a failure there rolls it all back.
 function tx_methods:commit(last)
   assert(self.open, "transaction already finished")
+  self:flush()
   if self.db:status() == "inerror" then
     self:rollback()
     aborted()
@@ -111,6 +130,10 @@ end
 function tx_methods:rollback()
   if not self.open then return end
   finish(self)
+  if self.pending then                               -- never sent: nothing to roll back
+    self.pending = nil
+    return
+  end
   if self.savepoint then
     self.db:exec("ROLLBACK TO SAVEPOINT " .. self.savepoint .. "; RELEASE SAVEPOINT " .. self.savepoint)
   else

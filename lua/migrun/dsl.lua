@@ -133,6 +133,10 @@ function M.new_env(path, opts)
       fail(at, "sql: %s holds a NUL byte at byte offset %d: PostgreSQL would cut the SQL there",
            step.file or "the SQL", nul - 1)
     end
+    -- psql's variables, from --set: :name, :'name' (a literal), :"name" (an identifier); the
+    -- checksum is of the SQL that runs, so another value is drift
+    step.text = require("migrun.sqlvars").expand(step.text, opts.vars or {},
+      step.file and { file = step.path } or { file = file, line = M.text_line(step) })
     step.checksum = hash.text(step.text)
     return step
   end
@@ -235,7 +239,7 @@ function M.new_env(path, opts)
     description = "string", budget = "budget", lock_timeout = "string|number",
     statement_timeout = "string|number", on_failure = "string", preflight = "expectations",
     backup = "table", protect = "table", verify = "expectations", report = "string",
-    database = "string", retries = "number", snapshot = "table", lint = "table",
+    database = "string", retries = "number", snapshot = "table", lint = "table", rehearse = "table",
   }
   local POLICIES = { rollback = true, stop = true, restore = true }
 
@@ -289,6 +293,12 @@ function M.new_env(path, opts)
         end
       end
       pb.lint = t.lint or {}
+      for k, v in pairs(t.rehearse or {}) do
+        if k ~= "prove_rollbacks" or type(v) ~= "boolean" then
+          fail(at, "%s: rehearse = { prove_rollbacks = true | false }, not %s = %s", what, tostring(k), tostring(v))
+        end
+      end
+      pb.rehearse = t.rehearse
       for _, list in ipairs({ { "preflight", pb.preflight }, { "verify", pb.verify } }) do
         for i, e in ipairs(list[2]) do
           if not env.expect.is(e) then fail(at, "%s: %s item %d is not an expectation (expect.*)", what, list[1], i) end

@@ -136,10 +136,18 @@ function M.baseline(db, playbook)
   return r and { run_id = r.id, json = r.b } or nil
 end
 
---- ledger.finish_run(db, id, status, error, summary_json)
+--- ledger.finish_run(db, id, status, error, summary_json): the run's last commit, and a
+-- durable one: its WAL flush makes every earlier phase (committed with synchronous_commit =
+-- off) durable too. Raises when it fails: exit 0 must mean everything is on disk.
 function M.finish_run(db, id, status, err, summary)
-  db:exec([[UPDATE migrun.runs SET finished_at = clock_timestamp(), status = $2, error = $3,
-              summary = $4::jsonb WHERE id = $1]], id, status, err, summary)
+  local q = function(v) return v == nil and "NULL" or db:quote_literal(v) end
+  db:exec(string.format([[BEGIN;
+    SELECT set_config('synchronous_commit', CASE current_setting('synchronous_commit')
+                        WHEN 'off' THEN 'on' WHEN 'local' THEN 'on'
+                        ELSE current_setting('synchronous_commit') END, true);
+    UPDATE migrun.runs SET finished_at = clock_timestamp(), status = %s, error = %s, summary = %s::jsonb
+    WHERE id = %d;
+    COMMIT]], q(status), q(err), q(summary), id))
 end
 
 local STEP_COLUMNS = "run_id, playbook, phase, step, kind, checksum, status, duration_ms, rows, " ..

@@ -144,4 +144,29 @@ function M.conninfo_of(conn)
   return M.build(map)
 end
 
+--- pg.dump_schema(ctx) -> text | nil, message: the live schema as `pg_dump --schema-only`
+-- prints it (migrun's own schema left out). ctx: db (a connection: which server, which
+-- version) and/or conninfo, env, pg_dump (a program to use), lock_wait ("10s"), timeout.
+-- The password reaches pg_dump as PGPASSWORD, never in its argv.
+function M.dump_schema(ctx)
+  local ok, exe = pcall(M.tool, "pg_dump", { major = ctx.db and M.major(ctx.db:server_version()),
+                                              override = ctx.pg_dump })
+  if not ok then return nil, tostring(exe) end
+  local clean, env0 = M.split_password(ctx.conninfo or M.conninfo_of(ctx.db))
+  local env = {}
+  for k, v in pairs(ctx.env or {}) do env[k] = v end
+  if env0.PGPASSWORD and env.PGPASSWORD == nil then env.PGPASSWORD = env0.PGPASSWORD end
+  local argv = { exe, "--schema-only", "--exclude-schema=migrun", "--no-password",
+                 "--lock-wait-timeout=" .. (ctx.lock_wait or "10s") }
+  if clean ~= "" then argv[#argv + 1] = "--dbname=" .. clean end
+  local r = require("migrun.proc").run(argv, { env = env, stdin = "null", stdout = "capture",
+                                               stderr = "capture", timeout = ctx.timeout or "120s" })
+  if not r.ok then
+    local why = r.timed_out and "timed out" or (r.stderr or ""):match("[^\n]+") or
+                ("exit " .. tostring(r.status))
+    return nil, "pg_dump failed: " .. why
+  end
+  return r.stdout
+end
+
 return M

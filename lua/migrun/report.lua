@@ -45,7 +45,7 @@ function M.summary(result, run)
   if result.before then
     for _, d in ipairs(snapshot.diff(result.before, result.after)) do
       tables[#tables + 1] = { table = d.table, before = d.before, after = d.after, change = d.change,
-                              content = d.content }
+                              content = d.content, estimated = d.estimated }
     end
   end
   local b = result.backup
@@ -65,7 +65,7 @@ function M.summary(result, run)
     phases = phases, steps = copy_list(run.steps), expectations = copy_list(run.results, M.expectation),
     tables = tables, backup = backup, states = run.states, sql = copy_list(run.sql),
     logs = copy_list(run.logs), gates = copy_list(run.gates), lock_waits = copy_list(run.lock_waits),
-    locks = copy_list(run.forecast), lint = copy_list(run.opts.lint, function(f)
+    locks = copy_list(run.forecast), proofs = copy_list(run.proofs), lint = copy_list(run.opts.lint, function(f)
       return { rule = f.rule, severity = f.severity, file = f.file, line = f.line, col = f.col,
                message = f.message }
     end),
@@ -82,6 +82,7 @@ local function document(run, s)
     phases = copy_list(s.phases), steps = copy_list(s.steps), expectations = copy_list(s.expectations),
     tables = copy_list(s.tables), sql = copy_list(s.sql), logs = copy_list(s.logs), gates = copy_list(s.gates),
     lock_waits = copy_list(s.lock_waits), locks = copy_list(s.locks), lint = copy_list(s.lint),
+    proofs = copy_list(s.proofs),
   }
 end
 
@@ -276,6 +277,36 @@ function M.markdown(doc)
     for _, l in ipairs(doc.logs) do add("- %s / %s: %s", cell(l.phase), cell(l.step), cell(l.message)) end
     add("")
   end
+  if #doc.proofs > 0 then
+    add("## Rollbacks, proven")
+    add("")
+    add("Each phase applied, then its rollback, on the clone: the schema and the touched tables' " ..
+        "content compared with the state before the phase, then the phase applied again.")
+    add("")
+    add("| Phase | Rollback | Known differences |")
+    add("|---|---|---|")
+    for _, p in ipairs(doc.proofs) do
+      local known = p.detail and p.detail.known or {}
+      add("| %s | %s | %s |", cell(p.phase), p.ok and "brings it back" or "**does not bring it back**",
+          cell(table.concat(known, "; ")))
+    end
+    add("")
+    for _, p in ipairs(doc.proofs) do
+      if not p.ok then
+        add("### %s", cell(p.phase))
+        add("")
+        if p.error then add("The rollback failed: `%s`", cell(p.error)) end
+        for _, t in ipairs(p.detail and p.detail.tables or {}) do add("- %s: %s", cell(t.table), cell(t.what)) end
+        if p.detail and p.detail.diff then
+          add("")
+          add("```diff")
+          add("%s", p.detail.diff)
+          add("```")
+        end
+        add("")
+      end
+    end
+  end
   if #doc.lint > 0 then
     add("## Lint")
     add("")
@@ -339,12 +370,23 @@ function M.markdown(doc)
     add("| Table | Before | After | Change |")
     add("|---|---:|---:|---:|")
     local tb, ta = 0, 0
+    local any_estimate = false
     for _, t in ipairs(doc.tables) do
-      add("| %s | %s | %s | %s |", cell(t.table), cell(t.before), cell(t.after), change(t.change))
+      local mark = t.estimated and "~" or ""
+      any_estimate = any_estimate or t.estimated
+      add("| %s | %s%s | %s%s | %s%s |", cell(t.table), t.before and mark or "", cell(t.before),
+          t.after and mark or "", cell(t.after), t.change and mark or "", change(t.change))
       tb, ta = tb + (tonumber(nz(t.before)) or 0), ta + (tonumber(nz(t.after)) or 0)
     end
-    add("| **Total** | **%d** | **%d** | **%s** |", tb, ta, change(ta - tb))
+    add("| **Total** | **%s%d** | **%s%d** | **%s** |", any_estimate and "~" or "", tb, any_estimate and "~" or "", ta,
+        change(ta - tb))
     add("")
+    if any_estimate then
+      add("~ the planner's estimate (pg_class.reltuples, pg_stat_user_tables): these tables are over %d MB, " ..
+          "and counting them would scan them; checks that need exact counts counted.",
+          require("migrun.snapshot").EXACT_BYTES // 1048576)
+      add("")
+    end
   end
   add("## Outcome")
   add("")

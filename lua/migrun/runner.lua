@@ -13,6 +13,7 @@ local ident = require "migrun.ident"
 local json = require "migrun.json"
 local ledger = require "migrun.ledger"
 local prompt = require "migrun.prompt"
+local prove = require "migrun.run.prove"
 local recovery = require "migrun.run.recovery"
 local snapshot = require "migrun.snapshot"
 local state = require "migrun.run.state"
@@ -193,7 +194,8 @@ local function preflight(run, fresh_start, todo)
       end
       -- a no-op rerun counts only what its expectations compare against the run start
       run.snapshot_list = snapshot.dedupe(db, todo > 0 and state.snapshot_tables(pb) or state.baseline_tables(pb))
-      run.before = snapshot.take(db, run.snapshot_list, { fingerprint = state.fingerprint_tables(pb) })
+      run.before = snapshot.take(db, run.snapshot_list, { fingerprint = state.fingerprint_tables(pb),
+                                                          exact = state.baseline_tables(pb) })
       tx:rollback()
     end)
   if run.preflight then ledger.record_expectations(db, run.id, "(preflight)", run.preflight) end
@@ -269,7 +271,19 @@ local function run_items(run, ls, selected)
           end
         end
         local t = clock.now()
+        local proving = run.opts.prove_rollbacks and item.rollback
+        local before = proving and prove.before(run, item)
         local ok, res = executor.apply_phase(run, item, pending)
+        if ok and proving then
+          prove.after(run, item, before, function()
+            local again, err = executor.apply_phase(run, item, item.steps)
+            if not again then
+              run.failed_phase = item.name
+              errors.raise("expectation", string.format("phase '%s' could not be applied again after its " ..
+                "rollback (the rollback left something behind): %s", item.name, errors.text(err)))
+            end
+          end)
+        end
         local row = phase_row(run, item, nil, { duration_ms = ms(clock.since(t)) })
         if ok then
           row.status = run.dry_run and "dry_run_checked" or "applied"
@@ -468,10 +482,16 @@ function M.run(pb, opts)
   result.started_at, result.finished_at = run.started_at, os.date("%Y-%m-%d %H:%M:%S %Z")
   result.checksum, result.playbook_file = pb.checksum, pb.path
   result.summary = require("migrun.report").summary(result, run)
-  if run.id and not opts.dry_run and db:status() == "idle" then
-    local fok, ferr = pcall(ledger.finish_run, db, run.id, result.status,
-                            result.error and errors.text(result.error), json.encode(result.summary))
-    if not fok then out:warn("could not finish the run in the ledger: " .. errors.text(ferr)) end
+  if run.id and not opts.dry_run then
+    local fok, ferr = false, "the connection is " .. db:status()
+    if db:status() == "idle" then
+      fok, ferr = pcall(ledger.finish_run, db, run.id, result.status,
+                        result.error and errors.text(result.error), json.encode(result.summary))
+    end
+    if not fok then
+      out:error("could not record the end of the run (its last, durable commit): " .. errors.text(ferr))
+      if result.exit == 0 then result.exit = 3 end    -- exit 0 would claim it is all on disk
+    end
   end
   M.unlock(db)
   require("migrun.run.watch").close(run)

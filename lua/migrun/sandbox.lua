@@ -106,9 +106,10 @@ local function spawn_server(sb, port_fixed)
   local runopts = { user = sb.user, cwd = sb.dir, env = { LC_ALL = "C.UTF-8", PGDATA = false } }
   for attempt = 1, 5 do
     if not port_fixed then sb.port = assert(sys.free_port()) end
+    local durable = sb.durable and "on" or "off"   -- a throwaway cluster needs no crash safety
     sb.handle = proc.spawn({ sb.bindir .. "/postgres", "-D", sb.datadir, "-k", sb.sockdir,
-      "-p", tostring(sb.port), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-      "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+      "-p", tostring(sb.port), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=" .. durable,
+      "-c", "synchronous_commit=" .. durable, "-c", "full_page_writes=" .. durable,
       "-c", "unix_socket_permissions=0700", "-c", "max_connections=60",
       "-c", "shared_buffers=128MB", "-c", "max_wal_size=2GB" },
       { user = sb.user, cwd = sb.dir, new_session = true, stdin = "null",
@@ -157,9 +158,10 @@ function Sandbox:restart(o)
   spawn_server(self, true)
 end
 
---- sandbox.start([{detach = true}]) -> sb, a to-be-closed handle: closing it (or exiting)
--- removes the cluster. The server dies with this process (a SIGKILLed migrun leaves no cluster
--- running), unless detach = true: the test harness's cluster outlives `migrun sandbox start`.
+--- sandbox.start([{detach = true, durable = true}]) -> sb, a to-be-closed handle: closing it
+-- (or exiting) removes the cluster. The server dies with this process (a SIGKILLed migrun
+-- leaves no cluster running), unless detach = true: the test harness's cluster outlives
+-- `migrun sandbox start`. durable = true keeps fsync and synchronous_commit on (crash tests).
 function M.start(o)
   local bindir = M.bindir()
   local user
@@ -172,12 +174,15 @@ function M.start(o)
   end
   local dir = assert(sys.mkdtemp((os.getenv("TMPDIR") or "/tmp") .. "/migrun-sandbox-"))
   local sb = setmetatable({ dir = dir, datadir = dir .. "/data", sockdir = dir, superuser = "postgres",
-                            bindir = bindir, user = user, detached = o and o.detach }, Sandbox)
+                            bindir = bindir, user = user, detached = o and o.detach,
+                            durable = o and o.durable }, Sandbox)
   local ok, err = pcall(function()
     if user then assert(sys.chown(dir, user)) end
-    run_checked({ bindir .. "/initdb", "-D", sb.datadir, "-U", sb.superuser, "-E", "UTF8",
-                  "--locale=C.UTF-8", "--auth-local=trust", "--auth-host=scram-sha-256",
-                  "--no-sync", "--no-instructions" },
+    local argv = { bindir .. "/initdb", "-D", sb.datadir, "-U", sb.superuser, "-E", "UTF8",
+                   "--locale=C.UTF-8", "--auth-local=trust", "--auth-host=scram-sha-256",
+                   "--no-instructions" }
+    if not sb.durable then argv[#argv + 1] = "--no-sync" end
+    run_checked(argv,
                 { user = user, cwd = dir, env = { LC_ALL = "C.UTF-8", PGDATA = false } }, "initdb")
     spawn_server(sb, false)
   end)

@@ -39,19 +39,37 @@ function M.fingerprint(db, name)
   return row.n, row.fp
 end
 
--- exact counts of many tables in a few round trips: one query finds which exist, then one
--- UNION ALL per 50 tables counts them. Returns {key = count} for the existing ones.
-local function count_many(db, list)
-  local counts = {}
-  if #list == 0 then return counts end
+-- The report's row counts: exact for a table under this size, the planner's estimate above it
+-- (a count(*) of a 10^8-row table would take minutes). A check that needs an exact figure
+-- (protect, expect.count, delta, unchanged) always counts.
+M.EXACT_BYTES = 16 * 1024 * 1024
+
+-- counts of many tables in a few round trips: one query finds which exist (and, unless exact,
+-- how big they are), then one UNION ALL per 50 tables counts the ones to count. Returns
+-- {key = count} for the existing ones, and the set of keys whose count is an estimate.
+local function count_many(db, list, exact)
+  local counts, estimated = {}, {}
+  if #list == 0 then return counts, estimated end
   local quoted = {}
   for i, t in ipairs(list) do quoted[i] = ident.quote(db, t) end
   -- only relations that hold rows: an index named in expect.exists is not counted
-  local found = db:query([[SELECT i::int AS i FROM json_array_elements_text($1::json) WITH ORDINALITY AS x(q, i)
-                           JOIN pg_catalog.pg_class c ON c.oid = to_regclass(q)
-                           WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')]], require("cjson").encode(quoted))
+  local found = db:query([[
+    SELECT i::int AS i, c.relkind::text AS kind,
+           CASE WHEN c.relkind IN ('r', 'm') THEN pg_relation_size(c.oid) END AS bytes,
+           greatest(c.reltuples, s.n_live_tup)::int8 AS estimate
+    FROM json_array_elements_text($1::json) WITH ORDINALITY AS x(q, i)
+    JOIN pg_catalog.pg_class c ON c.oid = to_regclass(q)
+    LEFT JOIN pg_catalog.pg_stat_user_tables s ON s.relid = c.oid
+    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')]], require("cjson").encode(quoted))
   local present = {}
-  for _, r in ipairs(found) do present[#present + 1] = r.i end
+  for _, r in ipairs(found) do
+    local key = ident.key(list[r.i])
+    if exact ~= true and not exact[key] and r.bytes and r.bytes > M.EXACT_BYTES and r.estimate then
+      counts[key], estimated[key] = r.estimate, true
+    else
+      present[#present + 1] = r.i
+    end
+  end
   for first = 1, #present, 50 do
     local parts = {}
     for j = first, math.min(first + 49, #present) do
@@ -62,7 +80,7 @@ local function count_many(db, list)
       counts[ident.key(list[r.i])] = r.n
     end
   end
-  return counts
+  return counts, estimated
 end
 
 local Snapshot = {}
@@ -95,22 +113,29 @@ local function taken(snap, name)
   return snap._taken[ident.key(name)] == true
 end
 
+local function estimated(snap, name)
+  return snap._estimated ~= nil and snap._estimated[ident.key(name)] == true
+end
+
 local function exists(snap, name)
   return snap._counts[ident.key(name)] ~= nil
 end
 
---- snapshot.take(db, tables [, {fingerprint = {name = true} | {name, ...} | true}]) -> snap
--- snap:count(name) -> rows | nil (missing table); snap:fingerprint(name) -> hex | nil;
--- snap:tables() -> sorted names; snap:taken(name) -> was it in the list; snap:exists(name)
 local function finish(snap)
   snap.count = bind(snap, count)
   snap.fingerprint = bind(snap, fingerprint)
   snap.tables = bind(snap, tables)
   snap.taken = bind(snap, taken)
   snap.exists = bind(snap, exists)
+  snap.estimated = bind(snap, estimated)
   return snap
 end
 
+--- snapshot.take(db, tables [, {fingerprint = {name = true} | {name, ...} | true, exact = true | {name = true}}])
+-- -> snap. A table over EXACT_BYTES gets the planner's estimate unless exact (or fingerprinted).
+-- snap:count(name) -> rows | nil (missing table); snap:fingerprint(name) -> hex | nil;
+-- snap:tables() -> sorted names; snap:taken(name) -> was it in the list; snap:exists(name)
+-- snap:estimated(name) -> true when its count is the planner's estimate
 function M.take(db, list, opts)
   opts = opts or {}
   local want_fp = opts.fingerprint == true and true or name_set(opts.fingerprint)
@@ -133,7 +158,9 @@ function M.take(db, list, opts)
       end
     end
   end
-  for key, n in pairs(count_many(db, plain)) do snap._counts[key] = n end
+  local counts, guessed = count_many(db, plain, opts.exact == true or name_set(opts.exact))
+  for key, n in pairs(counts) do snap._counts[key] = n end
+  snap._estimated = guessed
   return finish(snap)
 end
 
@@ -203,7 +230,8 @@ function M.diff(before, after)
     local b = before and before:count(t)
     local a = after and after:count(t)
     if b ~= nil or a ~= nil then                       -- else not a table (an index) at either point
-      local row = { table = t, before = b, after = a }
+      local row = { table = t, before = b, after = a,
+                    estimated = (before and before:estimated(t)) or (after and after:estimated(t)) or nil }
       if a and b then row.change = a - b end
       local fb, fa = before and before:fingerprint(t), after and after:fingerprint(t)
       if fb and fa then row.content = fb == fa and "same" or "changed" end

@@ -31,13 +31,18 @@ M.OPTIONS = {
   help = { kind = "flag", help = "this help" },
   version = { kind = "flag", help = "print the version" },
   rollback = { kind = "flag", help = "show what a rollback would undo, and the rows it would lose" },
-  out = { kind = "value", arg = "FILE", help = "where to write the backup (default: ./migrun-DB-STAMP.dump)" },
+  out = { kind = "value", arg = "FILE", help = "where to write it: backup's dump (default: " ..
+          "./migrun-DB-STAMP.dump), import's playbook (default: DIR/playbook.lua)" },
   into = { kind = "value", arg = "NEWDB", help = "restore into a new database of this name" },
   clean = { kind = "flag", help = "replace the target with the backup (asks first): restored into a new " ..
             "database that then takes the target's name; the replaced one is kept, renamed" },
   ["other-database"] = { kind = "flag", help = "restore --clean although the backup was taken of " ..
                          "another database" },
   note = { kind = "value", arg = "TEXT", help = "why, recorded in the ledger" },
+  ["prove-rollbacks"] = { kind = "flag", help = "on the clone, apply each phase, then its rollback, " ..
+                          "compare with the state before the phase (schema and content), apply it again" },
+  adopt = { kind = "flag", help = "also read the tool's history table on the target and record the migrations it " ..
+            "lists as applied in migrun's ledger, without running them" },
   ["env-file"] = { kind = "value", arg = "FILE", help = "the sandbox's PG* settings, for the test harness" },
   format = { kind = "value", arg = "text|json|sarif|github", help = "lint's output: gcc-style text (the " ..
              "default), JSON, SARIF 2.1.0 for code scanning, or GitHub workflow annotations" },
@@ -80,7 +85,8 @@ M.VERBS = {
     options = opts(TARGET, { "yes", "set", "to", "report" }, COMMON) },
   { name = "rehearse", file = "rehearse", args = { "PLAYBOOK.lua" },
     summary = "run on a throwaway clone of the target; the report is the forecast",
-    options = opts(TARGET, { "set", "from", "only", "to", "allow-drift", "report" }, COMMON) },
+    options = opts(TARGET, { "set", "from", "only", "to", "allow-drift", "report", "prove-rollbacks" },
+                   COMMON) },
   { name = "baseline", file = "baseline", args = { "PLAYBOOK.lua" },
     summary = "record the phases up to --to as applied without running them (who, when, why)",
     options = opts(TARGET, { "set", "to", "yes", "note" }, COMMON) },
@@ -91,6 +97,10 @@ M.VERBS = {
     summary = "flag dangerous DDL (locks, rewrites, data loss) with PostgreSQL's own parser; exit 1 on " ..
               "an error-level finding, 2 on input it cannot parse",
     options = opts({ "db", "sandbox", "load", "set", "format", "pg-version" }, COMMON) },
+  { name = "import", file = "import", args = { "DIR" },
+    summary = "a playbook from a Flyway, dbmate, golang-migrate or Sqitch folder (one phase per migration); " ..
+              "--adopt records what the tool's history says is applied",
+    options = opts(TARGET, { "adopt", "out", "yes", "set" }, COMMON) },
   { name = "backup", file = "backup", args = {},
     summary = "a verified backup of the target (pg_dump -Fc, sha256, read back in full)",
     options = opts(TARGET, { "out" }, COMMON) },

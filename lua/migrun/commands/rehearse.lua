@@ -24,7 +24,8 @@ function M.run(opts, ctx)
       rehearsal_clone = { source = clone.source, clone = clone.name, method = clone.method,
                           clone_seconds = clone.seconds },
       run = { yes = true, rehearsal = true, from = opts.from, only = opts.only, to = opts.to,
-              allow_drift = opts.allow_drift } })
+              allow_drift = opts.allow_drift,
+              prove_rollbacks = opts.prove_rollbacks or (pb.rehearse and pb.rehearse.prove_rollbacks) } })
   end)
   clone.drop()
   if not ok then error(res, 0) end

@@ -19,6 +19,7 @@ function M.new(pb, opts)
     dry_run = opts.dry_run, results = {}, applied = {}, states = {}, phases = {}, steps = {},
     logs = {}, gates = {}, sql = {}, lock_waits = {},
     forecast = {},                         -- the locks a rehearsal saw (migrun.run.forecast)
+    proofs = {},                           -- rollbacks proven on a rehearsal (migrun.run.prove)
     t0 = clock.now(), t_start = clock.now(), gate_ns = 0, warned = {},
     started_at = os.date("%Y-%m-%d %H:%M:%S %Z"),
   }, Run)

@@ -200,7 +200,7 @@ local function exec_autocommit(run, ph, text, stmt, name, t_phase, st)
     built = idx ~= nil
     client_limit(run.db, timeout)
     local ok, res = pcall(watch.exec, run, stmt.sql, { what = "phase '" .. ph.name .. "'", limit_ms = timeout,
-      lock_timeout_ms = (ph.lock_timeout or run.pb.lock_timeout) // 1000000 })
+      lock_timeout_ms = (ph.lock_timeout or run.pb.lock_timeout) // 1000000, autocommit = true })
     if ok then return res.affected or 0 end
     res = as_budget_error(res, source)
     if errors.is_sql(res) then
@@ -220,6 +220,7 @@ end
 local function exec_step(run, ph, st, t_phase, transactional)
   local db = run.db
   if st.kind == "lua" then
+    if transactional and run.tx then run.tx:flush() end   -- its db calls carry no BEGIN
     local timeout, source = timeout_now(run, ph, t_phase, st)
     if source and transactional then
       db:exec(string.format("SET LOCAL statement_timeout = %d", timeout))
@@ -245,7 +246,7 @@ local function exec_step(run, ph, st, t_phase, transactional)
     return rows
   end
   local source
-  local watching = { what = "phase '" .. ph.name .. "'",
+  local watching = { what = "phase '" .. ph.name .. "'", autocommit = false,
                      lock_timeout_ms = (ph.lock_timeout or run.pb.lock_timeout) // 1000000 }
   local ok, res = pcall(db.script, db, st.text, { name = name, exec = function(sql)
     local affected = watch.exec(run, sql, watching).affected or 0
@@ -256,10 +257,13 @@ local function exec_step(run, ph, st, t_phase, transactional)
     source = src
     watching.limit_ms = timeout
     client_limit(db, timeout)
+    local begin = run.tx and run.tx:prefix()
     if src or run.local_timeout ~= timeout then
       run.local_timeout = timeout
-      return string.format("SET LOCAL statement_timeout = %d", timeout)
+      local set = string.format("SET LOCAL statement_timeout = %d", timeout)
+      return begin and (begin .. "; " .. set) or set
     end
+    return begin
   end })
   if not ok then error(locate_inline(as_budget_error(res, source), st), 0) end
   return res.rows
@@ -299,8 +303,14 @@ local function apply_tx(run, ph, pending, attempt)
   local t_phase = clock.now()
   local lt = ph.lock_timeout or run.pb.lock_timeout
   local timeout = timeout_now(run, ph, t_phase)
-  local tx <close> = db:begin(string.format("SET LOCAL lock_timeout = %d; SET LOCAL statement_timeout = %d",
-                                            lt // 1000000, timeout))
+  -- the BEGIN and its settings travel with the phase's first statement (one round trip less).
+  -- synchronous_commit = off: the phase's COMMIT does not wait for its WAL flush; the run's
+  -- last commit (ledger.finish_run) does, which makes every earlier phase durable with it (WAL
+  -- is sequential), and a crash can only lose the newest phases together with their ledger rows
+  local tx <close> = db:begin(string.format("SET LOCAL lock_timeout = %d; SET LOCAL statement_timeout = %d; " ..
+                                            "SET LOCAL synchronous_commit = off", lt // 1000000, timeout),
+                              { lazy = true })
+  run.tx = tx
   client_limit(db, timeout)
   run.local_timeout = timeout
   -- the phase's ledger rows wait in memory and go with its COMMIT, in the same round trip;
@@ -319,6 +329,7 @@ local function apply_tx(run, ph, pending, attempt)
   local ns = finish_phase(run, ph, t_phase, attempt)
   local batch = run.buffer
   run.buffer = nil
+  run.tx = nil
   tx:commit(require("migrun.ledger").batch_sql(db, batch.steps, batch.results))
   return ns
 end
@@ -395,7 +406,7 @@ function M.apply_phase(run, ph, pending)
       rmark, smark = #run.results, #run.steps
       if run.opts.rehearsal then forecast.begin_phase(run, ph) end
       local pok, r = pcall(ph.transaction and apply_tx or apply_autocommit, run, ph, pending, attempt)
-      run.buffer = nil
+      run.buffer, run.tx = nil, nil
       if run.forecast_phase then pcall(forecast.end_phase, run) end
       if not pok then error(r, 0) end
       return r

@@ -28,6 +28,13 @@ local function undo_one(run, ph)
   end
 end
 
+--- recovery.undo(run, ph): run one phase's rollback (retried on lock errors), as a failure
+-- policy would; raises when it fails
+function M.undo(run, ph)
+  executor.retry({ attempts = (ph.retries or run.pb.retries) + 1, what = "rollback of '" .. ph.name .. "'",
+                   out = run.out, undone = "rolled back" }, function() undo_one(run, ph) end)
+end
+
 --- recovery.rollback_applied(run) -> ok: undo run.applied, newest first, each phase in its
 -- own transaction (retried on lock errors); stops at a phase that has no rollback
 function M.rollback_applied(run)

@@ -107,7 +107,7 @@ function M.exec(run, sql, o)
   -- the first look comes early enough to see the blocker before a lock timeout fires; in a
   -- rehearsal, a statement outside a transaction is looked at at once (its locks go with it)
   local first = math.min(1000, math.max(50, (o.lock_timeout_ms or 2000) // 2))
-  local forecasting = run.forecast_phase and db:status() == "idle"
+  local forecasting = run.forecast_phase and o.autocommit
   if forecasting then first = 20 end
   local ok, res, state = pcall(db.wait, db, first)
   local seen = {}
