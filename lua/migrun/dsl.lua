@@ -46,7 +46,8 @@ local function check_keys(at, what, tbl, allowed)
       for ty in want:gmatch("[^|]+") do
         if type(v) == ty or (ty == "expectations" and type(v) == "table")
            or (ty == "budget" and (type(v) == "string" or type(v) == "table"))
-           or (ty == "step" and type(v) == "table" and v.kind and (v.kind == "sql" or v.kind == "lua"))
+           or (ty == "step" and type(v) == "table" and v.kind and
+               (v.kind == "sql" or v.kind == "lua" or v.kind == "backfill"))
            or (ty == "step" and type(v) == "function") then
           ok = true
         end
@@ -198,8 +199,12 @@ function M.new_env(path, opts)
       end
       local names = {}
       for i, s in ipairs(t) do
-        if type(s) ~= "table" or (s.kind ~= "sql" and s.kind ~= "lua") then
-          fail(at, "%s: item %d is not a step (use sql \"file.sql\", sql [[...]] or step \"name\" (fn))", what, i)
+        if type(s) ~= "table" or (s.kind ~= "sql" and s.kind ~= "lua" and s.kind ~= "backfill") then
+          fail(at, "%s: item %d is not a step (use sql \"file.sql\", sql [[...]], step \"name\" (fn) " ..
+                   "or backfill \"table\" { ... })", what, i)
+        end
+        if s.kind == "backfill" and ph.transaction then
+          fail(at, "%s: a backfill commits batch by batch: its phase needs transaction = false", what)
         end
         if not s.name then s.name = string.format("sql #%d", i) end
         if names[s.name] then fail(at, "%s: two steps named '%s'", what, s.name) end
@@ -212,11 +217,28 @@ function M.new_env(path, opts)
       elseif t.rollback then
         ph.rollback = t.rollback
       end
+      if ph.rollback and ph.rollback.kind == "backfill" then
+        if ph.transaction then
+          fail(at, "%s: a backfill rollback commits batch by batch: the phase needs transaction = false", what)
+        end
+        ph.rollback.name = "rollback " .. ph.rollback.name     -- its own checkpoint
+      end
       if ph.rollback and not ph.rollback.name then ph.rollback.name = "rollback" end
       for i, e in ipairs(ph.verify) do
         if not env.expect.is(e) then fail(at, "%s: verify item %d is not an expectation (expect.*)", what, i) end
       end
       return ph
+    end
+  end
+
+  --- backfill "table" { set =, where = | from =, select =, ... } -> a batched, resumable step
+  function env.backfill(tbl)
+    decl.used = true
+    local file, line = here()
+    local at = { file = file, line = line }
+    return function(t)
+      return require("migrun.backfill").new(tbl, t, at, { fail = fail, check_keys = check_keys,
+        parse_budget = parse_budget, parse_duration = parse_duration })
     end
   end
 

@@ -75,6 +75,17 @@ CREATE TABLE IF NOT EXISTS migrun.gates (
   waited_ms   numeric,
   answered_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
+CREATE TABLE IF NOT EXISTS migrun.backfill (  -- a backfill's checkpoint, moved with each batch
+  playbook    text NOT NULL,
+  phase       text NOT NULL,
+  step        text NOT NULL,
+  run_id      bigint,
+  last_key    jsonb,
+  rows_done   bigint NOT NULL DEFAULT 0,
+  batches     bigint NOT NULL DEFAULT 0,
+  updated_at  timestamptz,
+  PRIMARY KEY (playbook, phase, step)
+);
 CREATE TABLE IF NOT EXISTS migrun.plan_steps (
   playbook    text NOT NULL,
   phase       text NOT NULL,
@@ -93,7 +104,7 @@ end
 -- up to this version (one query when it is current)
 function M.ensure(db)
   local r = db:query([[SELECT to_regclass('migrun.steps') IS NOT NULL AS e,
-                              to_regclass('migrun.plan_steps') IS NOT NULL AS v2]])[1]
+                              to_regclass('migrun.backfill') IS NOT NULL AS v2]])[1]
   if r.e and r.v2 then return end
   db:tx(function()
     if not r.e then db:script(SCHEMA, { name = "migrun ledger" }) end

@@ -65,7 +65,8 @@ function M.summary(result, run)
     phases = phases, steps = copy_list(run.steps), expectations = copy_list(run.results, M.expectation),
     tables = tables, backup = backup, states = run.states, sql = copy_list(run.sql),
     logs = copy_list(run.logs), gates = copy_list(run.gates), lock_waits = copy_list(run.lock_waits),
-    locks = copy_list(run.forecast), proofs = copy_list(run.proofs), lint = copy_list(run.opts.lint, function(f)
+    locks = copy_list(run.forecast), proofs = copy_list(run.proofs), backfills = copy_list(run.backfills),
+    lint = copy_list(run.opts.lint, function(f)
       return { rule = f.rule, severity = f.severity, file = f.file, line = f.line, col = f.col,
                message = f.message }
     end),
@@ -82,7 +83,7 @@ local function document(run, s)
     phases = copy_list(s.phases), steps = copy_list(s.steps), expectations = copy_list(s.expectations),
     tables = copy_list(s.tables), sql = copy_list(s.sql), logs = copy_list(s.logs), gates = copy_list(s.gates),
     lock_waits = copy_list(s.lock_waits), locks = copy_list(s.locks), lint = copy_list(s.lint),
-    proofs = copy_list(s.proofs),
+    proofs = copy_list(s.proofs), backfills = copy_list(s.backfills),
   }
 end
 
@@ -277,6 +278,33 @@ function M.markdown(doc)
     for _, l in ipairs(doc.logs) do add("- %s / %s: %s", cell(l.phase), cell(l.step), cell(l.message)) end
     add("")
   end
+  if #doc.backfills > 0 then
+    add("## Backfills")
+    add("")
+    add("| Step | Table | Rows | Batches | Seconds | Rows/s | Pauses |")
+    add("|---|---|---:|---:|---:|---:|---:|")
+    for _, b in ipairs(doc.backfills) do
+      add("| %s | %s | %s | %s | %.1f | %s | %d |", cell(b.step), cell(b.table), cell(b.rows), cell(b.batches),
+          tonumber(b.seconds) or 0, cell(math.floor(tonumber(b.rate) or 0)), #(b.pauses or {}))
+    end
+    add("")
+    for _, b in ipairs(doc.backfills) do
+      if #(b.samples or {}) > 1 then
+        add("Throughput of %s over time:", cell(b.step))
+        add("")
+        add("| At | Rows done | Rows/s | Batch size |")
+        add("|---:|---:|---:|---:|")
+        for _, smp in ipairs(b.samples) do
+          add("| %.0fs | %s | %s | %s |", smp.at_seconds, cell(smp.rows), cell(math.floor(smp.rate)), cell(smp.batch))
+        end
+        add("")
+      end
+      for _, p in ipairs(b.pauses or {}) do
+        add("- %s paused at %.0fs for %.1fs: %s", cell(b.step), p.at_seconds, p.seconds, cell(p.reason))
+      end
+    end
+    add("")
+  end
   if #doc.proofs > 0 then
     add("## Rollbacks, proven")
     add("")
@@ -421,9 +449,9 @@ function M.json(doc)
   return json.encode(doc) .. "\n"
 end
 
---- report.json_path(path) -> where the JSON twin of a Markdown report goes
+--- report.json_path(path) -> where the JSON twin of a Markdown or HTML report goes
 function M.json_path(path)
-  return (path:gsub("%.md$", "")) .. ".json"
+  return (path:match("^(.*)%.html$") or path:match("^(.*)%.md$") or path) .. ".json"
 end
 
 --- report.default_path(base, doc) -> the playbook's `report = "reports/x.md"` made unique to
@@ -456,9 +484,10 @@ local function write_temp(path, body)
   return tmp
 end
 
---- report.write(doc, path) -> md_path, json_path: both files (directories created), each
--- written in full to a temporary name first and renamed only when both are whole, so no half
--- report is ever left; raises kind="environment" (exit 3) when they cannot be written
+--- report.write(doc, path) -> path, json_path: the report (Markdown, or one HTML page when path
+-- ends in .html) and its JSON twin (directories created), each written in full to a temporary
+-- name first and renamed only when both are whole, so no half report is ever left; raises
+-- kind="environment" (exit 3) when they cannot be written
 function M.write(doc, path)
   local lfs = require "lfs"
   local dir = path:match("^(.*)/[^/]*$")
@@ -470,7 +499,8 @@ function M.write(doc, path)
     end
   end
   local jpath = M.json_path(path)
-  local tmd, err = write_temp(path, M.markdown(doc))
+  local body = path:find("%.html$") and require("migrun.report_html").html(doc) or M.markdown(doc)
+  local tmd, err = write_temp(path, body)
   local tjs
   if tmd then
     tjs, err = write_temp(jpath, M.json(doc))

@@ -158,6 +158,28 @@ function Sandbox:restart(o)
   spawn_server(self, true)
 end
 
+--- sb:standby() -> a streaming standby of this cluster (pg_basebackup -R into a directory of
+-- its own, started on a free port), a sandbox handle too: conninfo(), stop(), removed at exit.
+-- For specs of replica lag (pause it with SELECT pg_wal_replay_pause() on the standby).
+function Sandbox:standby()
+  local dir = assert(sys.mkdtemp((os.getenv("TMPDIR") or "/tmp") .. "/migrun-standby-"))
+  local st = setmetatable({ dir = dir, datadir = dir .. "/data", sockdir = dir, superuser = self.superuser,
+                            bindir = self.bindir, user = self.user, durable = self.durable }, Sandbox)
+  local ok, err = pcall(function()
+    if st.user then assert(sys.chown(dir, st.user)) end
+    run_checked({ self.bindir .. "/pg_basebackup", "-D", st.datadir, "-R", "-X", "stream", "-c", "fast",
+                  "-h", self.sockdir, "-p", tostring(self.port), "-U", self.superuser },
+                { user = st.user, cwd = dir, env = { PGDATA = false, PGHOST = false, PGPORT = false } },
+                "pg_basebackup")
+    spawn_server(st, false)
+  end)
+  if not ok then
+    st:stop()
+    error(err, 0)
+  end
+  return st
+end
+
 --- sandbox.start([{detach = true, durable = true}]) -> sb, a to-be-closed handle: closing it
 -- (or exiting) removes the cluster. The server dies with this process (a SIGKILLed migrun
 -- leaves no cluster running), unless detach = true: the test harness's cluster outlives

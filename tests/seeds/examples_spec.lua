@@ -116,12 +116,11 @@ describe("examples/quickstart", function()
 end)
 
 describe("examples/lua_step", function()
-  it("backfills in batches with db:query, db:exec and run.log", function()
+  it("backfills in keyset batches, then a Lua step reports with db:query and run.log", function()
     local r, doc = run_example("lua_step", { "--set", "batch=7000" })
     assert.equal(0, r.status, r.stdout .. r.stderr)
-    assert.truthy(r.stdout:find("25000 accounts to backfill, 7000 per batch", 1, true), r.stdout)
-    assert.truthy(r.stdout:find("batch 4: 4000 rows (25000 of 25000)", 1, true), r.stdout)
-    assert.is_nil(r.stdout:find("batch 5:", 1, true))
+    assert.truthy(r.stdout:find("backfill accounts: 25000 rows in 4 batches", 1, true), r.stdout)
+    assert.truthy(r.stdout:find("example.com: %d+ accounts"), r.stdout)
     assert.same({ "add the column=applied", "backfill in batches=applied", "not null, checked=applied",
                   "not null=applied", "unique index=applied", "unique constraint=applied" }, phases_of(doc))
     for _, p in ipairs(doc.phases) do
@@ -129,16 +128,17 @@ describe("examples/lua_step", function()
     end
     local rows
     for _, s in ipairs(doc.steps) do
-      if s.step == "backfill email_normalized" then rows = s.rows end
+      if s.step == "backfill accounts" then rows = s.rows end
     end
     assert.equal(25000, rows)
+    assert.equal(4, doc.backfills[1].batches)
   end)
 
   it("undoes the committed batches with the rollback when the backfill's verify fails", function()
     -- a wrong backfill (no trim): the batches commit, the verify catches it, the rollbacks
     -- of the backfill and of the column bring the table back as it was
     local dir, path = edited_copy("lua_step", function(s)
-      return (s:gsub("SET email_normalized = lower%(trim%(email%)%)", "SET email_normalized = lower(email)"))
+      return (s:gsub('set = "email_normalized = lower%(trim%(email%)%)"', 'set = "email_normalized = lower(email)"'))
     end)
     local db = fresh("lua_step")
     local before = H.state(db)

@@ -20,6 +20,7 @@ function M.new(pb, opts)
     logs = {}, gates = {}, sql = {}, lock_waits = {},
     forecast = {},                         -- the locks a rehearsal saw (migrun.run.forecast)
     proofs = {},                           -- rollbacks proven on a rehearsal (migrun.run.prove)
+    backfills = {},                        -- throughput and pauses (migrun.backfill)
     t0 = clock.now(), t_start = clock.now(), gate_ns = 0, warned = {},
     started_at = os.date("%Y-%m-%d %H:%M:%S %Z"),
   }, Run)

@@ -219,6 +219,11 @@ end
 -- from what is left of the budgets; returns rows affected
 local function exec_step(run, ph, st, t_phase, transactional)
   local db = run.db
+  if st.kind == "backfill" then
+    local rows = require("migrun.backfill").run(run, ph, st, t_phase)
+    run.committed = run.committed + (rows > 0 and 1 or 0)
+    return rows
+  end
   if st.kind == "lua" then
     if transactional and run.tx then run.tx:flush() end   -- its db calls carry no BEGIN
     local timeout, source = timeout_now(run, ph, t_phase, st)

@@ -275,6 +275,7 @@ function M.snapshot_tables(pb)
   for _, ph in ipairs(M.phases(pb)) do
     for _, st in ipairs(ph.steps) do
       if st.text then M.touched_tables(st.text, set) end
+      if st.kind == "backfill" then set[ident.display(st.table)] = true end
     end
   end
   return sorted(set)

@@ -1,0 +1,342 @@
+--- migrun.backfill: a built-in, resumable, throttled batch step (policy layer).
+--
+--   backfill "accounts" { set = "email_normalized = lower(trim(email))",
+--                         where = "email_normalized IS NULL" }
+--   backfill "tools" { from = "dh_tool", select = "id, name, to_jsonb(dh_tool) - 'id'",
+--                      columns = { "id", "name", "metadata" }, on_conflict = "DO NOTHING" }
+--
+-- Keyset batches on the key (the primary key by default; composite keys work): each batch is
+-- one statement, so its own short transaction under lock_timeout, that picks the next rows
+-- after the last key (never OFFSET, never a rescan), updates or copies them, and moves the
+-- checkpoint in migrun.backfill in the same statement: after kill -9, Ctrl-C or a lost
+-- connection a rerun continues from the checkpoint, never repeating a batch, never skipping
+-- one. The batch size tunes itself to a target duration (200 ms), so no batch holds its row
+-- locks much longer than that. Throttles: max_rate (rows/s), max_replica_lag (replay lag of
+-- the slowest standby), pause_if(db). Progress: a live line on a terminal, JSON events, and in
+-- the report the throughput over time and every pause with its reason.
+local clock = require "migrun.clock"
+local errors = require "migrun.errors"
+local hash = require "migrun.hash"
+local ident = require "migrun.ident"
+local json = require "migrun.json"
+local term = require "migrun.core.term"
+
+local M = {}
+
+local KEYS = { set = "string", where = "string", key = "string|table", batch = "string|number",
+               target = "string", max_rate = "string|number", max_replica_lag = "string",
+               pause_if = "function", from = "string", select = "string", columns = "table",
+               on_conflict = "string", name = "string", budget = "budget" }
+
+local function parse_rate(v)
+  if type(v) == "number" then return v end
+  local n, k, unit = tostring(v):match("^%s*([%d%.]+)%s*([kKmM]?)%s*/%s*(%a+)%s*$")
+  if not n or (unit ~= "s" and unit ~= "sec" and unit ~= "second") then return nil end
+  local f = (k == "k" or k == "K") and 1e3 or (k == "m" or k == "M") and 1e6 or 1
+  return tonumber(n) * f
+end
+
+--- backfill.new(tbl, t, at, helpers) -> a step {kind = "backfill", ...}; validates at load
+-- (helpers: fail(at, fmt, ...), check_keys(at, what, t, keys), parse_budget, parse_duration)
+function M.new(tbl, t, at, h)
+  local what = string.format("backfill '%s'", tostring(tbl))
+  local target, err = ident.check(tbl)
+  if not target then h.fail(at, "%s: %s", what, err) end
+  if type(t) ~= "table" then h.fail(at, "%s: expects a table { set = ..., where = ... }", what) end
+  h.check_keys(at, what, t, KEYS)
+  local copy = t.from ~= nil
+  if copy then
+    if not t.select then h.fail(at, "%s: the copy form needs select = \"expressions\" (from %s)", what, t.from) end
+    if t.set then h.fail(at, "%s: give set (an update) or from/select (a copy), not both", what) end
+    local src, serr = ident.check(t.from)
+    if not src then h.fail(at, "%s: from: %s", what, serr) end
+  elseif not t.set then
+    h.fail(at, "%s: needs set = \"column = expression\" (an update) or from = \"table\" (a copy)", what)
+  end
+  if not copy and not t.where then
+    h.fail(at, "%s: needs where = \"<what still needs doing>\" (e.g. \"col IS NULL\"): it makes a rerun " ..
+               "skip the rows already done", what)
+  end
+  local keys = t.key
+  if type(keys) == "string" then keys = { keys } end
+  for i, k in ipairs(keys or {}) do
+    if type(k) ~= "string" or k == "" then h.fail(at, "%s: key item %d must be a column name", what, i) end
+  end
+  local step = {
+    kind = "backfill", table = tbl, name = t.name or ("backfill " .. tbl), line = at.line,
+    set = t.set, where = t.where, keys = keys, from = t.from, select = t.select, columns = t.columns,
+    on_conflict = t.on_conflict, pause_if = t.pause_if,
+    budget = h.parse_budget(at, what, t.budget),
+    target_ns = h.parse_duration(at, what .. ": target", t.target or "200ms"),
+  }
+  if t.batch ~= nil and t.batch ~= "auto" then
+    if math.type(t.batch) ~= "integer" or t.batch < 1 then
+      h.fail(at, "%s: batch must be \"auto\" or a number of rows, not %s", what, tostring(t.batch))
+    end
+    step.fixed_batch = t.batch
+  end
+  if t.max_rate ~= nil then
+    step.max_rate = parse_rate(t.max_rate)
+    if not step.max_rate or step.max_rate <= 0 then
+      h.fail(at, "%s: max_rate is rows per second, like \"50k/s\" or 2000, not %s", what, tostring(t.max_rate))
+    end
+  end
+  if t.max_replica_lag then step.max_lag_ns = h.parse_duration(at, what .. ": max_replica_lag", t.max_replica_lag) end
+  -- what it does is its identity: a changed backfill is drift like a changed SQL file
+  step.body = json.encode({ table = tbl, set = t.set, where = t.where, key = keys, from = t.from,
+                            select = t.select, columns = t.columns, on_conflict = t.on_conflict })
+  step.checksum = hash.text(step.body)
+  return step
+end
+
+-- ---------------------------------------------------------------------------------------
+-- running it
+
+-- the key columns (given, else the primary key) with their types, quoted for SQL
+local function key_columns(db, rel, given)
+  local oid = ident.oid(db, rel)
+  if not oid then
+    errors.raise("sql", "relation " .. ident.display(rel) .. " does not exist", { sqlstate = "42P01" })
+  end
+  local cols = {}
+  if given then
+    for _, k in ipairs(given) do
+      local r = db:query([[SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute
+                           WHERE attrelid = $1 AND attname = $2 AND attnum > 0 AND NOT attisdropped]], oid, k)[1]
+      if not r then
+        errors.raise("playbook", string.format("backfill: %s has no column %s (key)", ident.display(rel), k))
+      end
+      cols[#cols + 1] = { name = k, type = r.t }
+    end
+  else
+    for _, r in ipairs(db:query([[
+        SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS t
+        FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, pos)
+        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+        WHERE i.indrelid = $1 AND i.indisprimary ORDER BY k.pos]], oid)) do
+      cols[#cols + 1] = { name = r.name, type = r.t }
+    end
+    if #cols == 0 then
+      errors.raise("playbook", string.format("backfill: %s has no primary key: give key = \"column\" " ..
+        "(a unique, indexed column the batches can walk)", ident.display(rel)))
+    end
+  end
+  for _, c in ipairs(cols) do c.q = db:quote_ident(c.name) end
+  return cols
+end
+
+local function list(cols, fmt)
+  local out = {}
+  for i, c in ipairs(cols) do out[i] = fmt(c, i) end
+  return table.concat(out, ", ")
+end
+
+-- the statement of one batch: the next n keys after $last, the work, the checkpoint. One
+-- statement: one transaction, atomic with its checkpoint, one round trip.
+local function batch_sql(db, st, keys, nparams_before)
+  -- no aliases on the tables: set, where and select name them as the playbook's author knows
+  -- them; the batch's keys are migrun_k1.. so they never clash with the table's own columns
+  local scan_rel = st.from and ident.quote(db, st.from) or ident.quote(db, st.table)
+  local target = ident.quote(db, st.table)
+  local k = list(keys, function(c) return scan_rel .. "." .. c.q end)
+  local bk = list(keys, function(_, i) return "b.migrun_k" .. i end)
+  local params = list(keys, function(c, i) return string.format("$%d::%s", nparams_before + i, c.type) end)
+  local n = nparams_before + #keys + 1                -- the batch size
+  local after = string.format("($%d::boolean OR (%s) > (%s))", n + 1, k, params)
+  local where = st.where and (" AND (" .. st.where .. ")") or ""
+  local pick = string.format("SELECT %s FROM %s WHERE %s%s ORDER BY %s LIMIT $%d",
+    list(keys, function(c, i) return scan_rel .. "." .. c.q .. " AS migrun_k" .. i end), scan_rel, after, where, k, n)
+  local function joined(rel)
+    local q = {}
+    for i, c in ipairs(keys) do q[i] = string.format("%s.%s = b.migrun_k%d", rel, c.q, i) end
+    return table.concat(q, " AND ")
+  end
+  local work
+  if st.from then
+    local cols = ""
+    if st.columns then
+      local q = {}
+      for i, c in ipairs(st.columns) do q[i] = db:quote_ident(c) end
+      cols = " (" .. table.concat(q, ", ") .. ")"
+    end
+    work = string.format("INSERT INTO %s%s SELECT %s FROM %s JOIN b ON %s ORDER BY %s%s RETURNING 1",
+      target, cols, st.select, scan_rel, joined(scan_rel), bk,
+      st.on_conflict and (" ON CONFLICT " .. st.on_conflict) or "")
+  else
+    work = string.format("UPDATE %s SET %s FROM b WHERE %s RETURNING 1", target, st.set, joined(target))
+  end
+  local desc = list(keys, function(_, i) return "b.migrun_k" .. i .. " DESC" end)
+  return string.format([[
+WITH b AS (%s),
+w AS (%s),
+l AS (SELECT %s FROM b ORDER BY %s LIMIT 1),
+c AS (INSERT INTO migrun.backfill (playbook, phase, step, run_id, last_key, rows_done, batches, updated_at)
+      SELECT $1, $2, $3, $4, to_jsonb(l), (SELECT count(*) FROM w), 1, clock_timestamp() FROM l
+      ON CONFLICT (playbook, phase, step) DO UPDATE SET last_key = EXCLUDED.last_key, run_id = EXCLUDED.run_id,
+        rows_done = migrun.backfill.rows_done + EXCLUDED.rows_done, batches = migrun.backfill.batches + 1,
+        updated_at = EXCLUDED.updated_at
+      RETURNING 1)
+SELECT (SELECT count(*) FROM b) AS picked, (SELECT count(*) FROM w) AS done,
+       (SELECT to_jsonb(l)::text FROM l) AS last]], pick, work, bk, desc)
+end
+
+local function estimate(db, st)
+  local rel = ident.quote(db, st.from or st.table)
+  local ok, r = pcall(db.query, db, "EXPLAIN (FORMAT JSON) SELECT 1 FROM " .. rel ..
+                      (st.where and (" WHERE " .. st.where) or ""))
+  if not ok then return nil end
+  local plan = json.decode(r[1][r.columns[1]])
+  return plan[1] and plan[1].Plan and math.floor(plan[1].Plan["Plan Rows"])
+end
+
+-- the slowest standby's replay lag, in ns (0 without standbys): pg_stat_replication's
+-- replay_lag, or, for a standby that has stopped replaying (its replay position stuck behind
+-- the primary's WAL, where replay_lag is not updated), how long it has been stuck there
+local function replica_lag(db, seen)
+  local worst = 0
+  for _, r in ipairs(db:query([[
+      SELECT application_name || ':' || pid AS who, replay_lsn::text AS replay,
+             coalesce(extract(epoch FROM replay_lag), 0)::float8 AS lag,
+             replay_lsn < pg_current_wal_lsn() AS behind
+      FROM pg_stat_replication]])) do
+    local lag = math.floor(r.lag * 1e9)
+    local s = seen[r.who]
+    if r.behind then
+      if not s or s.replay ~= r.replay then
+        seen[r.who] = { replay = r.replay, since = clock.now() }
+      else
+        lag = math.max(lag, clock.since(s.since))
+      end
+    else
+      seen[r.who] = nil
+    end
+    worst = math.max(worst, lag)
+  end
+  return worst
+end
+
+local function fmt_rate(r)
+  if r >= 1e6 then return string.format("%.1fM", r / 1e6) end
+  if r >= 1e3 then return string.format("%.1fk", r / 1e3) end
+  return string.format("%.0f", r)
+end
+
+--- backfill.run(run, ph, st) -> rows done by this run
+function M.run(run, ph, st)
+  local db = run.db
+  local out = run.out
+  local keys = key_columns(db, st.from or st.table, st.keys)
+  local cp = db:query([[SELECT last_key::text AS last, rows_done, batches FROM migrun.backfill
+                        WHERE playbook = $1 AND phase = $2 AND step = $3]], run.pb.name, ph.name, st.name)[1]
+  local last = {}
+  if cp and cp.last then
+    local k = json.decode(cp.last)
+    for i in ipairs(keys) do last[i] = k["migrun_k" .. i] end
+    local shown = {}
+    for i, c in ipairs(keys) do shown[i] = c.name .. " " .. tostring(last[i]) end
+    out:info(string.format("  %s: resuming after %s (%d rows in %d batches before)", st.name,
+                           table.concat(shown, ", "), cp.rows_done, cp.batches))
+  end
+  local sql = batch_sql(db, st, keys, 4)
+  local total = estimate(db, st)
+  local n = st.fixed_batch or 1000
+  local done, batches, t0 = 0, 0, clock.now()
+  local samples, pauses = json.array(), json.array()
+  local last_sample, last_shown = clock.now(), 0
+  local report = { table = st.table, phase = ph.name, step = st.name, samples = samples, pauses = pauses }
+  run.backfills[#run.backfills + 1] = report
+
+  local lag_seen = {}
+  local function pause(reason, fn)
+    local tp = clock.now()
+    local shown = false
+    while fn() do
+      if not shown then
+        out:warn(string.format("%s: paused: %s", st.name, reason()))
+        out:event("backfill_pause", { step = st.name, reason = reason() })
+        shown = true
+      end
+      clock.sleep(500)
+    end
+    if shown then
+      local secs = clock.since(tp) / 1e9
+      pauses[#pauses + 1] = { at_seconds = clock.since(t0) / 1e9, seconds = secs, reason = reason() }
+      out:info(string.format("  %s: resumed after %.1fs", st.name, secs))
+    end
+  end
+
+  while true do
+    -- the throttles first: nothing runs while a standby lags or the playbook says wait
+    if st.max_lag_ns then
+      local lag = 0
+      pause(function()
+        return string.format("replica lag %s > max_replica_lag %s", clock.format(lag), clock.format(st.max_lag_ns))
+      end, function()
+        lag = replica_lag(db, lag_seen)
+        return lag > st.max_lag_ns
+      end)
+    end
+    if st.pause_if then
+      pause(function() return "pause_if says wait" end, function() return st.pause_if(db) and true or false end)
+    end
+    local params = { run.pb.name, ph.name, st.name, run.id }
+    for i = 1, #keys do params[4 + i] = last[i] end
+    params[4 + #keys + 1] = n
+    params[4 + #keys + 2] = #last == 0
+    local tb = clock.now()
+    local r = db:query(sql, table.unpack(params, 1, 4 + #keys + 2))[1]
+    local ns = clock.since(tb)
+    if r.picked == 0 then break end
+    report.max_batch_ms = math.max(report.max_batch_ms or 0, ns / 1e6)
+    local k = json.decode(r.last)
+    for i in ipairs(keys) do last[i] = k["migrun_k" .. i] end
+    done, batches = done + r.done, batches + 1
+    -- tune to the target duration: halve at most, double at most
+    if not st.fixed_batch then
+      -- aim a little under the target, grow by half at most: a batch overshoots it rarely
+      local factor = 0.85 * st.target_ns / math.max(ns, 1e5)
+      factor = math.max(0.5, math.min(1.5, factor))
+      n = math.max(10, math.min(200000, math.floor(n * factor)))
+    end
+    local elapsed = clock.since(t0)
+    local rate = done / math.max(elapsed / 1e9, 1e-3)
+    if clock.now() - last_sample >= 1e9 then
+      samples[#samples + 1] = { at_seconds = elapsed / 1e9, rows = done, rate = rate, batch = n }
+      last_sample = clock.now()
+    end
+    if clock.now() - last_shown >= 1e9 then
+      last_shown = clock.now()
+      local eta = total and total > done and rate > 0 and (total - done) / rate or nil
+      local fields = { step = st.name, rows = done, total = total, rate = rate, batch = n, batches = batches,
+                       eta_seconds = eta }
+      if not out:event("backfill", fields) and not out.quiet and term.isatty(1) then
+        local left = eta and (", about " .. clock.format(math.floor(eta * 1e9)) .. " left") or ""
+        io.stdout:write(string.format("\r  %s: %d%s rows, %s rows/s, batch %d%s\27[K", st.name, done,
+          total and (" / ~" .. total) or "", fmt_rate(rate), n, left))
+        io.stdout:flush()
+        run.progress_shown = true
+      end
+    end
+    if st.max_rate then
+      local ahead = done / st.max_rate - clock.since(t0) / 1e9
+      if ahead > 0 then clock.sleep(math.floor(ahead * 1000)) end
+    end
+  end
+  if run.progress_shown then
+    io.stdout:write("\r\27[K")
+    io.stdout:flush()
+    run.progress_shown = false
+  end
+  -- done: the checkpoint goes (a rollback that makes the step pending again starts afresh)
+  db:exec("DELETE FROM migrun.backfill WHERE playbook = $1 AND phase = $2 AND step = $3",
+          run.pb.name, ph.name, st.name)
+  local secs = clock.since(t0) / 1e9
+  report.rows, report.batches, report.seconds = done, batches, secs
+  report.rate = done / math.max(secs, 1e-3)
+  samples[#samples + 1] = { at_seconds = secs, rows = done, rate = report.rate, batch = n }
+  out:info(string.format("  %s: %d rows in %d batches, %s rows/s%s", st.name, done, batches, fmt_rate(report.rate),
+                         #pauses > 0 and string.format(", %d pause(s)", #pauses) or ""))
+  return done
+end
+
+return M
