@@ -62,3 +62,4 @@ add_test(NAME luacheck COMMAND luacheck --no-color -q lua tests playbooks exampl
 include(tests/harness/harness.cmake)
 
 include(tests/import/import.cmake)
+include(tests/report/report.cmake)
