@@ -1,7 +1,8 @@
 --- migrun.expect: the expectations of DESIGN.md (policy layer). Each constructor validates
 -- its arguments while the playbook loads (errors of kind "playbook" at the playbook's line);
--- e:check(ctx) asks the database and returns ok, actual, expected. Uses migrun.db through
--- ctx.db (parameterized SQL, identifiers via migrun.ident), migrun.proc for pg_dump.
+-- e:check(ctx) asks the database and returns ok, actual, expected; check_all sends the
+-- checks of a list that are one SQL statement in one pipeline (conn:batch). Uses migrun.db
+-- through ctx.db (parameterized SQL, identifiers via migrun.ident), migrun.proc for pg_dump.
 local errors = require "migrun.errors"
 local ident = require "migrun.ident"
 local snapshot = require "migrun.snapshot"
@@ -22,7 +23,13 @@ local Expectation = {}
 Expectation.__index = Expectation
 Expectation.__name = "migrun.expectation"
 
-local kinds = {}   -- kind -> {describe = fn(e), check = fn(e, ctx), tables = fn(e) | nil}
+-- kind -> {describe = fn(e), check = fn(e, ctx) -> ok, actual, expected, and optionally:
+--   sql = fn(e, ctx) -> sql, params... | nil   the check as ONE statement (nil: not this time)
+--   judge = fn(e, result, ctx) -> ok, actual, expected   reads that statement's result
+--   recheck = fn(err) -> bool   that statement's error may mean "missing": ask check() instead
+--   tables, fingerprints, expected = fn(e); flags needs_baseline, outside_transaction, may_write}
+-- A kind with sql and judge is declarative: check_all batches it with the others.
+local kinds = {}
 
 ---------------------------------------------------------------------------------------------
 -- construction helpers
@@ -208,9 +215,26 @@ local function rel(ctx, p)
   return ident.oid(ctx.db, p)
 end
 
--- schemas whose objects are never the user's (and migrun's own)
+-- A declarative kind's statement resolves its table inside SQL: `present` is false when it
+-- does not exist (to_regclass follows search_path, as ident.oid does), and r.oid is its oid.
+local REL = "(SELECT pg_catalog.to_regclass($1)::oid AS oid) r"
+
+-- check() of a declarative kind whose statement never fails for a missing table: one query
+local function declarative(k)
+  k.check = function(e, ctx) return k.judge(e, ctx.db:query(k.sql(e, ctx)), ctx) end
+  return k
+end
+
+-- a statement naming a table in FROM fails for a missing one (or its schema): its check(),
+-- which looks the table up first, says "missing" instead
+local function missing_relation(err)
+  return errors.is_sql(err, "42P01") or errors.is_sql(err, "3F000")
+end
+
+-- schemas whose objects are never the user's (and migrun's own): pg_toast* and pg_temp_*
+-- by their 8-character prefix (a LIKE costs the planner a pattern analysis, cold)
 local USER_SCHEMAS = [[n.nspname NOT IN ('pg_catalog', 'information_schema', 'migrun')
-  AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp\_%']]
+  AND pg_catalog.substr(n.nspname, 1, 8) NOT IN ('pg_toast', 'pg_temp_')]]
 
 ---------------------------------------------------------------------------------------------
 -- expect.query
@@ -274,6 +298,9 @@ local function query_expected(e)
   return show_rows(expected_rows(e))
 end
 
+-- the first keywords of a statement that only reads (in a READ ONLY transaction)
+local READS = { select = true, with = true, values = true, table = true }
+
 kinds.query = {
   may_write = true,                                  -- the user's SQL: checked under a savepoint
   expected = query_expected,
@@ -284,8 +311,18 @@ kinds.query = {
     if e.mode == "function" then return head .. " satisfies its condition" end
     return head .. " = " .. #e.value .. " row" .. (#e.value == 1 and "" or "s")
   end,
+  -- batched only when check_all may (a read-only transaction), and only a single statement
+  -- that reads: a pipeline item is one statement of the extended protocol
+  sql = function(e)
+    local ok, stmts = pcall(sqlsplit.split, e.sql, "expect.query")
+    if not ok or #stmts ~= 1 then return nil end
+    local first = (stmts[1].sql:match("^[%a_]+") or ""):lower()
+    if READS[first] then return e.sql end
+  end,
   check = function(e, ctx)
-    local res = ctx.db:query(e.sql)
+    return kinds.query.judge(e, ctx.db:query(e.sql))
+  end,
+  judge = function(e, res)
     if e.mode == "rows" then
       local want = expected_rows(e)
       local got = {}
@@ -336,11 +373,18 @@ kinds.count = {
   end,
   check = function(e, ctx)
     if not rel(ctx, e.table) then return false, "missing", count_expected(e.match) end
+    return kinds.count.judge(e, ctx.db:query(kinds.count.sql(e, ctx)))
+  end,
+  sql = function(e, ctx)
     local sql = "SELECT count(*) AS n FROM " .. ident.quote(ctx.db, e.table)
     if e.where then sql = sql .. " WHERE (" .. e.where .. "\n)" end
-    local n = ctx.db:query(sql)[1].n
+    return sql
+  end,
+  judge = function(e, res)
+    local n = res[1].n
     return count_ok(e.match, n), n, count_expected(e.match)
   end,
+  recheck = missing_relation,
   tables = function(e) return { ident.display(e.table) } end,
 }
 
@@ -373,9 +417,18 @@ kinds.delta = {
     if not before then return false, why, count_expected(e.match) end
     local now = snapshot.count_rows(ctx.db, e.table)
     if now == nil then return false, "missing", count_expected(e.match) end
-    local d = now - (before:count(e.table) or 0)
+    return kinds.delta.judge(e, { { n = now } }, ctx)
+  end,
+  -- without the run-start count there is nothing to ask: check() says why
+  sql = function(e, ctx)
+    if not before_of(ctx, e.table) then return nil end
+    return "SELECT count(*) AS n FROM " .. ident.quote(ctx.db, e.table)
+  end,
+  judge = function(e, res, ctx)
+    local d = res[1].n - (ctx.before:count(e.table) or 0)
     return count_ok(e.match, d), d, count_expected(e.match)
   end,
+  recheck = missing_relation,
   tables = function(e) return { ident.display(e.table) } end,
 }
 
@@ -424,13 +477,16 @@ function M.tables(opts)
                                                                   opts.count) })
 end
 
-kinds.tables = {
+kinds.tables = declarative {
   describe = function(e) return "tables(" .. e.schema .. ") " .. count_text(e.match) end,
-  check = function(e, ctx)
-    local n = ctx.db:query([[
+  sql = function(e)
+    return [[
       SELECT count(*) AS n FROM pg_catalog.pg_class c
       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')]], e.schema)[1].n
+      WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')]], e.schema
+  end,
+  judge = function(e, res)
+    local n = res[1].n
     return count_ok(e.match, n), n, count_expected(e.match)
   end,
 }
@@ -450,19 +506,30 @@ function M.absent(x)
   return new("absent", at, { names = names_of(at, "absent", x) })
 end
 
-local function partition(ctx, names)
+-- one row, a column pK per name: does it exist?
+local function names_sql(e, ctx)
+  local cols, params = {}, {}
+  for i, p in ipairs(e.names) do
+    cols[i] = string.format("pg_catalog.to_regclass($%d) IS NOT NULL AS p%d", i, i)
+    params[i] = ident.quote(ctx.db, p)
+  end
+  return "SELECT " .. table.concat(cols, ", "), table.unpack(params)
+end
+
+local function partition(e, res)
   local present, missing = {}, {}
-  for _, p in ipairs(names) do
-    local list = rel(ctx, p) and present or missing
+  for i, p in ipairs(e.names) do
+    local list = res[1]["p" .. i] and present or missing
     list[#list + 1] = ident.display(p)
   end
   return present, missing
 end
 
-kinds.exists = {
+kinds.exists = declarative {
   describe = function(e) return "exists(" .. table.concat(displays(e.names), ", ") .. ")" end,
-  check = function(e, ctx)
-    local _, missing = partition(ctx, e.names)
+  sql = names_sql,
+  judge = function(e, res)
+    local _, missing = partition(e, res)
     if #missing == 0 then return true, "present", "present" end
     if #e.names == 1 then return false, "missing", "present" end
     return false, "missing: " .. table.concat(missing, ", "), "present"
@@ -470,10 +537,11 @@ kinds.exists = {
   tables = function(e) return displays(e.names) end,
 }
 
-kinds.absent = {
+kinds.absent = declarative {
   describe = function(e) return "absent(" .. table.concat(displays(e.names), ", ") .. ")" end,
-  check = function(e, ctx)
-    local present = partition(ctx, e.names)
+  sql = names_sql,
+  judge = function(e, res)
+    local present = partition(e, res)
     if #present == 0 then return true, "absent", "absent" end
     if #e.names == 1 then return false, "present", "absent" end
     return false, "present: " .. table.concat(present, ", "), "absent"
@@ -501,23 +569,23 @@ function M.columns(tbl, cols)
   return new("columns", at, { table = t, columns = want_names(at, "columns", "columns", cols) })
 end
 
-local function column_set(ctx, oid)
-  local res = ctx.db:query([[
-    SELECT attname FROM pg_catalog.pg_attribute
-    WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped]], oid)
-  local set = {}
-  for i = 1, res.n do set[res[i].attname] = true end
-  return set
-end
-
-kinds.columns = {
+kinds.columns = declarative {
   describe = function(e)
     return "columns(" .. ident.display(e.table) .. ": " .. table.concat(e.columns, ", ") .. ")"
   end,
-  check = function(e, ctx)
-    local oid = rel(ctx, e.table)
-    if not oid then return false, "missing", "present" end
-    local set, missing = column_set(ctx, oid), {}
+  -- present, then one row per column (attname NULL for a table without any)
+  sql = function(e, ctx)
+    return "SELECT r.oid IS NOT NULL AS present, a.attname FROM " .. REL .. [[
+      LEFT JOIN pg_catalog.pg_attribute a
+        ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped]],
+      ident.quote(ctx.db, e.table)
+  end,
+  judge = function(e, res)
+    if not res[1].present then return false, "missing", "present" end
+    local set, missing = {}, {}
+    for i = 1, res.n do
+      if res[i].attname then set[res[i].attname] = true end
+    end
     for _, c in ipairs(e.columns) do
       if not set[c] then missing[#missing + 1] = c end
     end
@@ -538,22 +606,31 @@ function M.column_type(tbl, col, typ)
   return new("column_type", at, { table = t, column = col, type = typ })
 end
 
-kinds.column_type = {
+kinds.column_type = declarative {
   describe = function(e)
     return string.format("column_type(%s.%s) = %s", ident.display(e.table), e.column, e.type)
   end,
-  check = function(e, ctx)
-    local oid = rel(ctx, e.table)
-    if not oid then return false, "missing", e.type end
-    local res = ctx.db:query([[
-      SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) AS full,
+  -- one row; the type names are read only once the column is found (CASE), so a type that
+  -- does not parse fails only where it is compared. $4: the type written without its modifier.
+  sql = function(e, ctx)
+    local base, _, rest = e.type:match("^(.-)%s*(%b())(.*)$")
+    return [[
+      SELECT r.oid IS NOT NULL AS present, a.attnum IS NOT NULL AS found,
+             pg_catalog.format_type(a.atttypid, a.atttypmod) AS full,
              pg_catalog.format_type(a.atttypid, NULL) AS base,
-             pg_catalog.format_type(pg_catalog.to_regtype($3), NULL) AS want
-      FROM pg_catalog.pg_attribute a
-      WHERE a.attrelid = $1::oid AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped]],
-      oid, e.column, e.type)
-    if res.n == 0 then return false, "no column " .. e.column, e.type end
+             CASE WHEN a.attnum IS NOT NULL
+               THEN pg_catalog.format_type(pg_catalog.to_regtype($3), NULL) END AS want,
+             CASE WHEN a.attnum IS NOT NULL AND $4::text IS NOT NULL
+               THEN pg_catalog.format_type(pg_catalog.to_regtype($4::text), NULL) END AS canon
+      FROM ]] .. REL .. [[
+      LEFT JOIN pg_catalog.pg_attribute a
+        ON a.attrelid = r.oid AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped]],
+      ident.quote(ctx.db, e.table), e.column, e.type, base and (base .. rest) or nil
+  end,
+  judge = function(e, res)
     local r = res[1]
+    if not r.present then return false, "missing", e.type end
+    if not r.found then return false, "no column " .. e.column, e.type end
     local has_mod = e.type:find("(", 1, true) ~= nil
     if not has_mod then
       local want = r.want or e.type                  -- unknown type name: shown as written
@@ -563,10 +640,9 @@ kinds.column_type = {
     end
     -- with a modifier: the server's spelling of the base name, then the modifier as written
     local norm = function(s) return (s:lower():gsub("%s+", " "):gsub(" ?([(),]) ?", "%1")) end
-    local base, mods, rest = e.type:match("^(.-)%s*(%b())(.*)$")
+    local _, mods = e.type:match("^(.-)%s*(%b())(.*)$")
     local want = e.type
-    local canon = ctx.db:query("SELECT pg_catalog.format_type(pg_catalog.to_regtype($1), NULL) " ..
-                               "AS t", base .. rest)[1].t
+    local canon = r.canon
     if canon then
       -- format_type writes the modifier after the name, before "with(out) time zone" and []
       local core, arr = canon:match("^(.-)([%[%]]*)$")
@@ -594,22 +670,22 @@ local function count_opts(at, fn, opts)
   return { match = want_count(at, fn, "count", opts.count), table = t }
 end
 
+-- sql counts in the user's schemas; table_filter (on r.oid) narrows it to one table
 local function counted(name, sql, table_filter)
-  return {
+  return declarative {
     describe = function(e)
       local t = e.table and "(" .. ident.display(e.table) .. ")" or ""
       return name .. t .. " " .. count_text(e.match)
     end,
-    check = function(e, ctx)
-      local q, args = sql, {}
-      if e.table then
-        local oid = rel(ctx, e.table)
-        if not oid then return false, "missing", count_expected(e.match) end
-        q = q .. " AND " .. table_filter
-        args[1] = oid
-      end
-      local n = ctx.db:query(q, table.unpack(args))[1].n
-      return count_ok(e.match, n), n, count_expected(e.match)
+    sql = function(e, ctx)
+      if not e.table then return sql end
+      return "SELECT r.oid IS NOT NULL AS present, (" .. sql .. " AND " .. table_filter ..
+             ") AS n FROM " .. REL, ident.quote(ctx.db, e.table)
+    end,
+    judge = function(e, res)
+      local row = res[1]
+      if e.table and not row.present then return false, "missing", count_expected(e.match) end
+      return count_ok(e.match, row.n), row.n, count_expected(e.match)
     end,
     tables = function(e) return e.table and { ident.display(e.table) } or {} end,
   }
@@ -626,7 +702,7 @@ end
 kinds.foreign_keys = counted("foreign_keys", [[
   SELECT count(*) AS n FROM pg_catalog.pg_constraint c
   JOIN pg_catalog.pg_namespace n ON n.oid = c.connamespace
-  WHERE c.contype = 'f' AND c.conparentid = 0 AND ]] .. USER_SCHEMAS, "c.conrelid = $1::oid")
+  WHERE c.contype = 'f' AND c.conparentid = 0 AND ]] .. USER_SCHEMAS, "c.conrelid = r.oid")
 
 --- expect.policies{count = n [, table = name]}: row-level security policies, likewise
 function M.policies(opts)
@@ -638,7 +714,7 @@ kinds.policies = counted("policies", [[
   SELECT count(*) AS n FROM pg_catalog.pg_policy p
   JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-  WHERE ]] .. USER_SCHEMAS, "p.polrelid = $1::oid")
+  WHERE ]] .. USER_SCHEMAS, "p.polrelid = r.oid")
 
 -- "schema.table.col" | "table.col" (parts quoted as in ident) -> table, column
 local function split_column(s)
@@ -679,15 +755,22 @@ kinds.no_orphans = {
       if not rel(ctx, p) then missing[#missing + 1] = ident.display(p) end
     end
     if #missing > 0 then return false, "missing: " .. table.concat(missing, ", "), 0 end
-    local sql = string.format([[
+    return kinds.no_orphans.judge(e, db:query(kinds.no_orphans.sql(e, ctx)))
+  end,
+  sql = function(e, ctx)
+    local db = ctx.db
+    return string.format([[
       SELECT count(*) AS n FROM %s AS c
       WHERE c.%s IS NOT NULL
         AND NOT EXISTS (SELECT 1 FROM %s AS p WHERE p.%s = c.%s)]],
       ident.quote(db, e.child), db:quote_ident(e.child_column), ident.quote(db, e.parent),
       db:quote_ident(e.parent_column), db:quote_ident(e.child_column))
-    local n = db:query(sql)[1].n
+  end,
+  judge = function(_, res)
+    local n = res[1].n
     return n == 0, n, 0
   end,
+  recheck = missing_relation,
   tables = function(e) return { ident.display(e.child), ident.display(e.parent) } end,
 }
 
@@ -701,17 +784,18 @@ function M.rls(tbl, enabled)
   return new("rls", at, { table = t, enabled = enabled ~= false })
 end
 
-kinds.rls = {
+kinds.rls = declarative {
   describe = function(e)
     return "rls(" .. ident.display(e.table) .. ") " .. (e.enabled and "enabled" or "disabled")
   end,
-  check = function(e, ctx)
+  sql = function(e, ctx)
+    return "SELECT r.oid IS NOT NULL AS present, c.relrowsecurity AS on FROM " .. REL ..
+           " LEFT JOIN pg_catalog.pg_class c ON c.oid = r.oid", ident.quote(ctx.db, e.table)
+  end,
+  judge = function(e, res)
     local want = e.enabled and "enabled" or "disabled"
-    local oid = rel(ctx, e.table)
-    if not oid then return false, "missing", want end
-    local on = ctx.db:query("SELECT relrowsecurity AS on FROM pg_catalog.pg_class " ..
-                            "WHERE oid = $1::oid", oid)[1].on
-    local got = on and "enabled" or "disabled"
+    if not res[1].present then return false, "missing", want end
+    local got = res[1].on and "enabled" or "disabled"
     return got == want, got, want
   end,
   tables = function(e) return { ident.display(e.table) } end,
@@ -724,33 +808,45 @@ function M.index(tbl, cols)
   return new("index", at, { table = t, columns = want_names(at, "index", "columns", cols) })
 end
 
-kinds.index = {
+kinds.index = declarative {
   describe = function(e)
     return "index(" .. ident.display(e.table) .. ": " .. table.concat(e.columns, ", ") .. ")"
   end,
-  check = function(e, ctx)
-    local want = "(" .. table.concat(e.columns, ", ") .. ")"
-    local oid = rel(ctx, e.table)
-    if not oid then return false, "missing", want end
-    -- one row per key column; an expression column has no attname
-    local res = ctx.db:query([[
-      SELECT c.relname AS index, k.pos, a.attname
-      FROM pg_catalog.pg_index i
-      JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
-      CROSS JOIN LATERAL generate_series(0, i.indnkeyatts - 1) AS k(pos)
+  -- present, then per index its key (indkey: the column numbers, 0 for an expression, key
+  -- columns first) with one row per column of the table it names (index NULL: no index);
+  -- lighter for a cold planner than a row per key position
+  sql = function(e, ctx)
+    return [[
+      SELECT r.oid IS NOT NULL AS present, c.relname AS index, i.indkey::text AS key,
+             i.indnkeyatts AS nkey, a.attnum, a.attname
+      FROM ]] .. REL .. [[
+      LEFT JOIN pg_catalog.pg_index i ON i.indrelid = r.oid
+      LEFT JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
       LEFT JOIN pg_catalog.pg_attribute a
-        ON a.attrelid = i.indrelid AND a.attnum = i.indkey[k.pos] AND a.attnum > 0
-      WHERE i.indrelid = $1::oid
-      ORDER BY c.relname, k.pos]], oid)
-    local order, cols = {}, {}
+        ON a.attrelid = r.oid AND a.attnum = ANY (i.indkey) AND a.attnum > 0
+      ORDER BY c.relname]], ident.quote(ctx.db, e.table)
+  end,
+  judge = function(e, res)
+    local want = "(" .. table.concat(e.columns, ", ") .. ")"
+    if not res[1].present then return false, "missing", want end
+    local order, key, names = {}, {}, {}
     for r = 1, res.n do
       local row = res[r]
-      if not cols[row.index] then
-        cols[row.index] = {}
+      if row.index == nil then break end
+      if not key[row.index] then
         order[#order + 1] = row.index
+        key[row.index], names[row.index] = { nkey = row.nkey, text = row.key }, {}
       end
-      local list = cols[row.index]
-      list[#list + 1] = row.attname or "(expression)"
+      if row.attnum then names[row.index][row.attnum] = row.attname end
+    end
+    local cols = {}
+    for _, name in ipairs(order) do
+      local list, k = {}, key[name]
+      for num in k.text:gmatch("%-?%d+") do
+        if #list == k.nkey then break end
+        list[#list + 1] = names[name][tonumber(num)] or "(expression)"
+      end
+      cols[name] = list
     end
     local seen = {}
     for _, name in ipairs(order) do
@@ -776,15 +872,18 @@ function M.function_exists(name)
   return new("function_exists", at, { name = p })
 end
 
-kinds.function_exists = {
+kinds.function_exists = declarative {
   describe = function(e) return "function_exists(" .. ident.display(e.name) .. ")" end,
-  check = function(e, ctx)
-    local n = ctx.db:query([[
+  sql = function(e)
+    return [[
       SELECT count(*) AS n FROM pg_catalog.pg_proc p
       JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
       WHERE p.proname = $1
         AND CASE WHEN $2::text IS NULL THEN pg_catalog.pg_function_is_visible(p.oid)
-                 ELSE n.nspname = $2::text END]], e.name.name, e.name.schema)[1].n
+                 ELSE n.nspname = $2::text END]], e.name.name, e.name.schema
+  end,
+  judge = function(_, res)
+    local n = res[1].n
     if n > 0 then return true, "present", "present" end
     return false, "missing", "present"
   end,
@@ -798,16 +897,20 @@ function M.trigger(tbl, name)
                                                               name) })
 end
 
-kinds.trigger = {
+kinds.trigger = declarative {
   describe = function(e)
     return "trigger(" .. ident.display(e.table) .. ", " .. e.name .. ")"
   end,
-  check = function(e, ctx)
-    local oid = rel(ctx, e.table)
-    if not oid then return false, "missing", "present" end
-    local n = ctx.db:query([[
-      SELECT count(*) AS n FROM pg_catalog.pg_trigger
-      WHERE tgrelid = $1::oid AND tgname = $2 AND NOT tgisinternal]], oid, e.name)[1].n
+  sql = function(e, ctx)
+    return [[
+      SELECT r.oid IS NOT NULL AS present,
+             (SELECT count(*) FROM pg_catalog.pg_trigger
+              WHERE tgrelid = r.oid AND tgname = $2 AND NOT tgisinternal) AS n
+      FROM ]] .. REL, ident.quote(ctx.db, e.table), e.name
+  end,
+  judge = function(_, res)
+    if not res[1].present then return false, "missing", "present" end
+    local n = res[1].n
     if n > 0 then return true, "present", "present" end
     return false, "not found", "present"
   end,
@@ -1062,6 +1165,35 @@ kinds.that = {
 }
 
 ---------------------------------------------------------------------------------------------
+-- kinds that live in modules of their own: an application endpoint (migrun.expect_http) and
+-- the server's health (migrun.expect_health)
+
+--- expect.http { url =, status =, body_contains =, json =, within = }: see migrun.expect_http
+function M.http(opts)
+  local at = caller()
+  return new("http", at, require("migrun.expect_http").new(opts, at))
+end
+kinds.http = require("migrun.expect_http").kind
+
+--- expect.pgtap(glob [, {schema =}]): pgTAP test files, every assertion reported; see
+-- migrun.expect_pgtap
+function M.pgtap(glob, opts)
+  local at = caller()
+  return new("pgtap", at, require("migrun.expect_pgtap").new(at, glob, opts))
+end
+kinds.pgtap = require("migrun.expect_pgtap").kind
+
+for name, h in pairs(require("migrun.expect_health").kinds) do
+  --- expect.no_long_transactions, idle_in_transaction, connections, no_blocked_sessions,
+  -- replication_lag, extension: see migrun.expect_health
+  M[name] = function(...)
+    local at = caller()
+    return new(name, at, h.new(at, ...))
+  end
+  kinds[name] = declarative(h.kind)
+end
+
+---------------------------------------------------------------------------------------------
 -- the common interface
 
 --- e:describe() -> one readable line for plan and report, e.g. "count(tools) = 150"
@@ -1155,28 +1287,140 @@ local function run_one(ctx, e)
   return pcall(e.check, e, ctx)
 end
 
+-- The savepoints of a batch inside a transaction: one around the whole pipeline, one around
+-- each user query in it
+local BATCH_SP, QUERY_SP = "migrun_checks", "migrun_check"
+
+-- e's pipeline item ({sql, params..., n = count}), or nil when it runs by itself (check()).
+-- The user's SQL joins a batch only when the caller says its transaction is read only
+-- (ctx.read_only): elsewhere it may write, and runs alone under its savepoint.
+local function batch_item(ctx, e, in_tx)
+  local k = kinds[e.kind]
+  if not (k.sql and k.judge) then return nil end
+  if e:has("may_write") and not (ctx.read_only and in_tx) then return nil end
+  local got = table.pack(pcall(k.sql, e, ctx))
+  if not got[1] or got[2] == nil then return nil end -- a failing sql(): check() says how
+  for i = 2, got.n do
+    -- a NUL byte would make conn:batch refuse every item: this one fails alone, as ever
+    if type(got[i]) == "string" and got[i]:find("\0", 1, true) then return nil end
+  end
+  return table.pack(table.unpack(got, 2, got.n))
+end
+
+-- Send entries ({i =, item =, wrap =}) in one pipeline -> answers[i] = {res = result} |
+-- {err = error}. A failing item aborts the items after it: it keeps its error and the others
+-- go again in the next pipeline (one flight per failing item). Inside a transaction the
+-- pipeline runs under a savepoint, and the next one starts by rolling back to it; outside,
+-- each pipeline is a transaction of its own. A user query (wrap) runs under a savepoint of
+-- its own, rolled back, as it does alone: what it changes (a setting) stays its own. Raises
+-- what is not one item's SQL error (a lost connection, an interrupt).
+local function run_batch(db, entries, in_tx)
+  local answers, pending = {}, { table.unpack(entries) }
+  local head = in_tx and "SAVEPOINT " .. BATCH_SP or nil
+  while #pending > 0 do
+    local list, owner = { head }, {}
+    for p, en in ipairs(pending) do
+      local function add(item)
+        list[#list + 1] = item
+        owner[#list] = p
+      end
+      if en.wrap then add("SAVEPOINT " .. QUERY_SP) end
+      add(en.item)
+      en.at = #list
+      if en.wrap then
+        add("ROLLBACK TO SAVEPOINT " .. QUERY_SP)
+        add("RELEASE SAVEPOINT " .. QUERY_SP)
+      end
+    end
+    if in_tx then list[#list + 1] = "RELEASE SAVEPOINT " .. BATCH_SP end
+    local ok, res = pcall(db.batch, db, list)
+    if ok then
+      for _, en in ipairs(pending) do answers[en.i] = { res = res[en.at] } end
+      return answers
+    end
+    local p = errors.is_sql(res) and owner[res.index]
+    if not p or db:status() ~= (in_tx and "inerror" or "idle") then error(res, 0) end
+    res.index = nil                                  -- a place in this pipeline, not the list's
+    answers[pending[p].i] = { err = res }
+    table.remove(pending, p)
+    head = in_tx and "ROLLBACK TO SAVEPOINT " .. BATCH_SP or nil
+  end
+  -- the last item sent failed: nothing is left to send but the way back
+  if in_tx then
+    db:exec("ROLLBACK TO SAVEPOINT " .. BATCH_SP .. "; RELEASE SAVEPOINT " .. BATCH_SP)
+  end
+  return answers
+end
+
+-- Answer list[i] and the declarative checks after it in one batch, filing answers[j] (false:
+-- j runs by itself). Outside a transaction a batch stops at a check that runs by itself and
+-- may write (it commits what it writes: the checks after it must see it).
+local function batch_from(ctx, list, i, answers)
+  local status = ctx.db:status()
+  local in_tx = status == "intrans"
+  local entries = {}
+  for j = i, #list do
+    local e = list[j]
+    local item = (in_tx or status == "idle") and batch_item(ctx, e, in_tx)
+    if item then
+      entries[#entries + 1] = { i = j, item = item, wrap = e:has("may_write") }
+    elseif j > i and not in_tx and e:has("may_write") then
+      break
+    else
+      answers[j] = false
+    end
+  end
+  if #entries == 0 then return end
+  for j, a in pairs(run_batch(ctx.db, entries, in_tx)) do answers[j] = a end
+end
+
 --- expect.check_all(ctx, list) -> {{expectation, ok, actual, expected, description, kind,
 -- file, line [, error]}, ...}: runs every check. One that raises is a failed result whose
 -- actual is the error's first line; the error is raised again (with .results attached)
--- only when the connection can go on no more (transaction aborted, connection lost) or
--- on an interrupt.
+-- only when the connection can go on no more (transaction aborted, connection lost), on an
+-- interrupt, or, under ctx.savepoints = false, when a built-in check fails inside a
+-- transaction (it would have aborted it). The declarative checks go in one pipeline
+-- (conn:batch) and are judged in the list's order; ctx.read_only = true (the caller's
+-- transaction is READ ONLY) lets the user's single-statement queries join it.
 function M.check_all(ctx, list)
-  local results = {}
-  for _, e in ipairs(list or {}) do
+  local results, answers = {}, {}
+  local db = ctx.db
+  for i, e in ipairs(list or {}) do
     local r = { expectation = e, kind = e.kind, file = e.file, line = e.line }
     local dok, desc = pcall(e.describe, e)
     r.description = dok and desc or e.kind
     results[#results + 1] = r
-    local pok, ok, actual, expected = run_one(ctx, e)
+    local k = kinds[e.kind]
+    if answers[i] == nil and k.sql and db and db.batch then
+      local bok, berr = pcall(batch_from, ctx, list, i, answers)
+      if not bok then
+        r.ok, r.actual, r.error, r.expected = false, first_line(berr), berr, e:expected()
+        if type(berr) == "table" then berr.results = results end
+        error(berr, 0)
+      end
+    end
+    local a = answers[i]
+    local pok, ok, actual, expected, details
+    if a and a.res then
+      pok, ok, actual, expected = pcall(k.judge, e, a.res, ctx)
+    elseif a and a.err and not (k.recheck and k.recheck(a.err)) then
+      pok, ok = false, a.err
+    else
+      pok, ok, actual, expected, details = run_one(ctx, e)
+    end
     if pok and ok == M.NOT_CHECKED then
       r.ok, r.not_checked, r.actual, r.expected = false, actual, "not checked: " .. actual, expected
     elseif pok then
-      r.ok, r.actual, r.expected = ok and true or false, actual, expected
+      r.ok, r.actual, r.expected, r.details = ok and true or false, actual, expected, details
     else
       local err = ok
       r.ok, r.actual, r.error, r.expected = false, first_line(err), err, e:expected()
-      local status = ctx.db and ctx.db:status()
-      if errors.is(err, "interrupted") or (status and ABORTED[status]) then
+      local status = db and db:status()
+      -- alone, without a savepoint, this batched check's error would have aborted the
+      -- transaction; the batch rolled back to its own savepoint instead
+      local would_abort = a and a.err == err and ctx.savepoints == false and
+                          status == "intrans" and not e:has("may_write")
+      if errors.is(err, "interrupted") or (status and ABORTED[status]) or would_abort then
         if type(err) == "table" then err.results = results end
         error(err, 0)
       end

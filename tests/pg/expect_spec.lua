@@ -679,4 +679,261 @@ describe("expect (against the database)", function()
       assert.same({ fingerprint = { b = true } }, opts)
     end)
   end)
+
+  describe("check_all in one pipeline", function()
+    -- ctx.db behind a proxy that counts the round trips (query, exec, batch); Lua methods
+    -- (begin) get the proxy as self, so their own statements are counted too
+    local function counting(c)
+      local calls = { query = 0, exec = 0, batch = 0 }
+      local proxy = {}
+      setmetatable(proxy, { __index = function(_, k)
+        local v = c[k]
+        if type(v) ~= "function" then return v end
+        local native = debug.getinfo(v, "S").what == "C"
+        return function(_, ...)
+          if calls[k] then calls[k] = calls[k] + 1 end
+          return v(native and c or proxy, ...)
+        end
+      end })
+      return proxy, calls
+    end
+
+    local function with(fields)
+      local c = { db = db, dir = dir, conninfo = ctx.conninfo, env = {} }
+      for k, v in pairs(fields or {}) do c[k] = v end
+      return c
+    end
+
+    local function first_line(err)
+      return (tostring(errors.wrap(err)):match("[^\n]*"))
+    end
+
+    -- what check_all did before batches: each e:check alone, under a savepoint rolled back
+    -- inside a transaction; an error is a failed result with its first line
+    local function one_by_one(c, list)
+      local out = {}
+      for i, e in ipairs(list) do
+        local tx = c.db:status() == "intrans" and c.db:begin() or nil
+        local ok, got, actual, expected = pcall(e.check, e, c)
+        if tx then tx:rollback() end
+        if ok then
+          out[i] = { ok = got and true or false, actual = actual, expected = expected,
+                     description = e:describe() }
+        else
+          out[i] = { ok = false, actual = first_line(got), expected = e:expected(),
+                     description = e:describe(), sqlstate = got.sqlstate }
+        end
+      end
+      return out
+    end
+
+    local function shape(results)
+      local out = {}
+      for i, r in ipairs(results) do
+        out[i] = { ok = r.ok, actual = r.actual, expected = r.expected,
+                   description = r.description, sqlstate = r.error and r.error.sqlstate }
+      end
+      return out
+    end
+
+    -- every kind, on present and missing tables, columns and types, with checks that raise
+    local function mixed()
+      return {
+        expect.tables { schema = "public", count = 7 },
+        expect.count("workflows", 2),
+        expect.count("nope", 1),
+        expect.count("nosuchschema.t", 1),
+        expect.count("tasks", 1, "1 / 0 = 1"),                       -- raises 22012
+        expect.count("tasks", 1, "id IN (SELECT id FROM nope)"),     -- 42P01, not the table's
+        expect.exists { "Users", "quests", '"my.schema".x' },
+        expect.absent { "quests", "Users" },
+        expect.columns('"My.Schema"."Order Items"', { "Item Id", "Order.Id", 'we"ird' }),
+        expect.columns("Users", { "id", "name", "x" }),
+        expect.columns("nope", { "id" }),
+        expect.column_type("Users", "Name", "varchar(50)"),
+        expect.column_type("Users", "created", "timestamptz(3)"),
+        expect.column_type("Users", "tags", "text[]"),
+        expect.column_type("Users", "ID", "int"),
+        expect.column_type("nope", "id", "int"),
+        expect.column_type("Users", "id", "int("),                   -- raises 42601
+        expect.foreign_keys { count = 3 },
+        expect.foreign_keys { count = 0, table = "nope" },
+        expect.no_orphans "tasks.workflow_id -> flows.id",
+        expect.no_orphans '"My.Schema"."Order Items"."Order.Id" -> public.Users.id',
+        expect.no_orphans "tasks.nocolumn -> workflows.id",          -- raises 42703
+        expect.rls("Users"),
+        expect.rls("nope"),
+        expect.policies { count = 2, table = "Users" },
+        expect.policies { count = 1, table = "nope" },
+        expect.index("tasks", { "workflow_id", "id" }),
+        expect.index("tasks", { "id", "workflow_id" }),
+        expect.index("parted_1", { "id" }),
+        expect.index("nope", { "id" }),
+        expect.function_exists("Touch Me"),
+        expect.function_exists('"My.Schema"."Touch Me"'),
+        expect.trigger('"My.Schema"."Order Items"', "Touch Trigger"),
+        expect.trigger("nope", "x"),
+        expect.query("SELECT * FROM nope", 0),                      -- raises 42P01
+        expect.query("SELECT count(*) FROM tasks", 3),
+        expect.query("SELECT id, workflow_id FROM tasks ORDER BY id", { { 1, 1 }, { 2, 2 } }),
+        expect.query("SELECT 1; SELECT 2", 2),                      -- two statements: alone
+        expect.that("lua", function() return true, 1, 1 end),
+        expect.count("users", 2),
+      }
+    end
+
+    it("gives what checks one by one give: missing tables and columns, failing checks", function()
+      local outside = with()
+      assert.same(one_by_one(outside, mixed()), shape(expect.check_all(outside, mixed())))
+      assert.equal("idle", db:status())
+      do
+        local tx <close> = db:begin()
+        db:exec("INSERT INTO workflows VALUES (7, 'w7')")
+        local inside = with()
+        assert.same(one_by_one(inside, mixed()), shape(expect.check_all(inside, mixed())))
+        assert.equal("intrans", db:status())
+        assert.equal(3, db:query("SELECT count(*) AS n FROM workflows")[1].n)
+        tx:rollback()
+      end
+      do
+        local tx <close> = db:begin()
+        db:exec("SET TRANSACTION READ ONLY")
+        local ro = with { read_only = true }
+        local want = one_by_one(ro, mixed())
+        assert.same(want, shape(expect.check_all(ro, mixed())))
+        assert.equal("intrans", db:status())
+        tx:rollback()
+      end
+    end)
+
+    it("sends 50 declarative checks in one batch, user queries too in a read-only transaction",
+       function()
+      local proxy, calls = counting(db)
+      local list = {}
+      for i = 1, 10 do
+        list[#list + 1] = expect.count("workflows", 2)
+        list[#list + 1] = expect.columns("Users", { "id", "Name" })
+        list[#list + 1] = expect.index("tasks", { "workflow_id", "id" })
+        list[#list + 1] = expect.no_orphans "tasks.workflow_id -> workflows.id"
+        list[#list + 1] = i % 2 == 0 and expect.query("SELECT count(*) FROM tasks", 3) or
+                          expect.trigger('"My.Schema"."Order Items"', "Touch Trigger")
+      end
+      assert.equal(50, #list)
+      local tx <close> = db:begin()
+      db:exec("SET TRANSACTION READ ONLY")
+      local results = expect.check_all(with { db = proxy, read_only = true }, list)
+      tx:rollback()
+      for _, r in ipairs(results) do assert.is_true(r.ok, r.description) end
+      assert.same({ query = 0, exec = 0, batch = 1 }, calls)
+    end)
+
+    it("sends them in one batch outside a transaction too; user queries run alone", function()
+      local proxy, calls = counting(db)
+      local list = {}
+      for i = 1, 50 do list[i] = expect.rls(i % 2 == 0 and "Users" or "users", i % 2 == 0) end
+      local results = expect.check_all(with { db = proxy }, list)
+      for _, r in ipairs(results) do assert.is_true(r.ok, r.description) end
+      assert.same({ query = 0, exec = 0, batch = 1 }, calls)
+      -- a read-write transaction: the user's SQL keeps its savepoint, outside the batch
+      calls.batch = 0
+      local tx <close> = db:begin()
+      results = expect.check_all(with { db = proxy }, {
+        expect.count("workflows", 2), expect.query("SELECT count(*) FROM tasks", 3),
+        expect.count("users", 2) })
+      tx:rollback()
+      for _, r in ipairs(results) do assert.is_true(r.ok, r.description) end
+      assert.same({ query = 1, exec = 2, batch = 1 }, calls)
+    end)
+
+    it("does not let a failing check hide the ones after it, inside a transaction", function()
+      local proxy, calls = counting(db)
+      local tx <close> = db:begin()
+      db:exec("INSERT INTO workflows VALUES (8, 'w8')")
+      local results = expect.check_all(with { db = proxy }, {
+        expect.count("workflows", 3),
+        expect.count("tasks", 1, "1 / 0 = 1"),
+        expect.count("workflows", 3),
+        expect.count("tasks", 0, "amount / 0 > 1"),
+        expect.exists "tasks",
+      })
+      -- the transaction goes on, with its own row: rolled back to the batch's savepoint only
+      assert.equal("intrans", db:status())
+      assert.equal(3, db:query("SELECT count(*) AS n FROM workflows")[1].n)
+      tx:rollback()
+      local oks = {}
+      for i, r in ipairs(results) do oks[i] = r.ok end
+      assert.same({ true, false, true, false, true }, oks)
+      assert.equal(3, results[1].actual)
+      assert.equal(3, results[3].actual)
+      assert.equal("22012", results[2].error.sqlstate)
+      assert.equal("22012", results[4].error.sqlstate)
+      assert.is_nil(results[2].actual:find("\n"))
+      assert.same({ query = 0, exec = 0, batch = 3 }, calls)   -- one more flight per failure
+    end)
+
+    it("does not let a failing check hide the ones after it, outside a transaction", function()
+      local proxy, calls = counting(db)
+      local results = expect.check_all(with { db = proxy }, {
+        expect.count("tasks", 1, "1 / 0 = 1"),
+        expect.count("workflows", 2),
+        expect.count("nope", 1),
+        expect.exists "tasks",
+        expect.count("tasks", 1, "1 / 0 = 1"),
+      })
+      assert.equal("idle", db:status())
+      local got = {}
+      for i, r in ipairs(results) do got[i] = { r.ok, r.error and r.error.sqlstate or r.actual } end
+      assert.same({ { false, "22012" }, { true, 2 }, { false, "missing" }, { true, "present" },
+                    { false, "22012" } }, got)
+      -- three failing batches, one more that succeeds; "missing" asked the catalog once
+      assert.same({ query = 1, exec = 0, batch = 4 }, calls)
+    end)
+
+    it("rolls back to its savepoint when the last check left to send fails", function()
+      local proxy, calls = counting(db)
+      local tx <close> = db:begin()
+      db:exec("INSERT INTO workflows VALUES (9, 'w9')")
+      local results = expect.check_all(with { db = proxy }, {
+        expect.count("tasks", 1, "1 / 0 = 1"), expect.count("workflows", 1, "1 / 0 = 1") })
+      assert.equal("intrans", db:status())
+      assert.equal(3, db:query("SELECT count(*) AS n FROM workflows")[1].n)
+      tx:rollback()
+      assert.equal("22012", results[1].error.sqlstate)
+      assert.equal("22012", results[2].error.sqlstate)
+      assert.same({ query = 0, exec = 1, batch = 2 }, calls)
+    end)
+
+    it("keeps a batched user query's settings to itself", function()
+      local tx <close> = db:begin()
+      db:exec("SET TRANSACTION READ ONLY")
+      local results = expect.check_all(with { read_only = true }, {
+        expect.query("SELECT set_config('search_path', 'nowhere', true)", "nowhere"),
+        expect.count("users", 2),
+        expect.query("UPDATE users SET id = id RETURNING id", 1),     -- 25006: read only
+        expect.count("users", 2),
+      })
+      assert.equal("intrans", db:status())
+      tx:rollback()
+      assert.is_true(results[1].ok)
+      assert.same({ true, 2 }, { results[2].ok, results[2].actual })
+      assert.equal("25006", results[3].error.sqlstate)
+      assert.same({ true, 2 }, { results[4].ok, results[4].actual })
+    end)
+
+    it("raises a built-in check's error as before under savepoints = false", function()
+      local tx <close> = db:begin()
+      local strict = with { savepoints = false }
+      local results = expect.check_all(strict, { expect.count("nope", 1),
+                                                 expect.count("users", 2) })
+      assert.same({ "missing", 2 }, { results[1].actual, results[2].actual })
+      local ok, err = pcall(expect.check_all, strict, {
+        expect.count("users", 2), expect.count("tasks", 1, "1 / 0 = 1"), expect.count("users", 2) })
+      tx:rollback()
+      assert.is_false(ok)
+      assert.equal("22012", err.sqlstate)
+      assert.equal(2, #err.results)
+      assert.same({ true, 2 }, { err.results[1].ok, err.results[1].actual })
+      assert.is_false(err.results[2].ok)
+    end)
+  end)
 end)
