@@ -150,11 +150,21 @@ function M.run_playbook(a)
                  allow_drift = r.allow_drift, rehearsal = r.rehearsal, backup_dir = a.backup_dir,
                  prove_rollbacks = r.prove_rollbacks }
   local result = require("migrun.runner").run(a.pb, opts)
+  local path
+  if result.run_id and (result.status ~= "nothing_to_do" or a.report) then
+    path = a.report or (a.default_report ~= false and M.report_path(nil, a.pb,
+      { run = { id = result.run_id, dry_run = result.dry_run, rehearsal = result.rehearsal } })) or nil
+  end
+  if result.run.announced then
+    -- before the report is written, so the report lists this call too
+    require("migrun.hooks").notify(result.run, result.exit == 0 and "success" or "failure",
+      { phase = result.failed_phase, outcome = status.text(status.run, result.status),
+        error = result.error and errors.text(result.error):match("[^\n]*"), report = path })
+  end
   if result.run_id and (result.status ~= "nothing_to_do" or a.report) then
     local doc = (result.dry_run or result.rehearsal or result.db:status() ~= "idle")
       and report.from_result(result) or report.data(result.db, result.run_id)
     if a.rehearsal_clone then doc.run.rehearsal_clone = a.rehearsal_clone end
-    local path = a.report or (a.default_report ~= false and M.report_path(nil, a.pb, doc)) or nil
     if path then
       local ok, err = pcall(report.write, doc, path)
       if ok then

@@ -6,6 +6,8 @@
 local clock = require "migrun.clock"
 local errors = require "migrun.errors"
 local hash = require "migrun.hash"
+local http = require "migrun.http"
+local hooks = require "migrun.hooks"
 local text = require "migrun.text"
 
 local M = {}
@@ -136,8 +138,12 @@ function M.new_env(path, opts)
     end
     -- psql's variables, from --set: :name, :'name' (a literal), :"name" (an identifier); the
     -- checksum is of the SQL that runs, so another value is drift
+    -- (an inline step's line is looked up only when an error needs it: text_line reads the
+    -- playbook file, and doing that for every step made loading quadratic in its size)
     step.text = require("migrun.sqlvars").expand(step.text, opts.vars or {},
-      step.file and { file = step.path } or { file = file, line = M.text_line(step) })
+      step.file and { file = step.path } or setmetatable({ file = file }, { __index = function(_, k)
+        if k == "line" then return M.text_line(step) end
+      end }))
     step.checksum = hash.text(step.text)
     return step
   end
@@ -242,6 +248,18 @@ function M.new_env(path, opts)
     end
   end
 
+  --- watch "name" { duration =, every =, thresholds..., on_breach = } -> a window after the
+  -- last phase (migrun.watch)
+  function env.watch(name)
+    decl.used = true
+    local file, line = here()
+    local at = { file = file, line = line }
+    return function(t)
+      return require("migrun.watch").new(name, t, at, { fail = fail, check_keys = check_keys,
+        parse_duration = parse_duration, is_expectation = env.expect.is })
+    end
+  end
+
   --- gate "name" { "question", ... } -> a gate
   function env.gate(name)
     decl.used = true
@@ -262,6 +280,7 @@ function M.new_env(path, opts)
     statement_timeout = "string|number", on_failure = "string", preflight = "expectations",
     backup = "table", protect = "table", verify = "expectations", report = "string",
     database = "string", retries = "number", snapshot = "table", lint = "table", rehearse = "table",
+    hooks = "table", notify = "table",
   }
   local POLICIES = { rollback = true, stop = true, restore = true }
 
@@ -321,6 +340,8 @@ function M.new_env(path, opts)
         end
       end
       pb.rehearse = t.rehearse
+      pb.hooks = hooks.parse(at, what, t.hooks)
+      pb.notify = hooks.parse_notify(at, what, t.notify)
       for _, list in ipairs({ { "preflight", pb.preflight }, { "verify", pb.verify } }) do
         for i, e in ipairs(list[2]) do
           if not env.expect.is(e) then fail(at, "%s: %s item %d is not an expectation (expect.*)", what, list[1], i) end
@@ -337,8 +358,8 @@ function M.new_env(path, opts)
       end
       table.sort(pb.protect, function(a, b) return a.table < b.table end)
       for i, item in ipairs(t) do
-        if type(item) ~= "table" or (item.kind ~= "phase" and item.kind ~= "gate") then
-          fail(at, "%s: item %d is neither a phase nor a gate", what, i)
+        if type(item) ~= "table" or (item.kind ~= "phase" and item.kind ~= "gate" and item.kind ~= "watch") then
+          fail(at, "%s: item %d is neither a phase, a gate nor a watch", what, i)
         end
         if item.kind == "phase" then
           if pb.phases[item.name] then
@@ -347,7 +368,11 @@ function M.new_env(path, opts)
           end
           pb.phases[item.name] = item
         end
-        pb.items[#pb.items + 1] = item
+        if item.kind == "watch" then
+          require("migrun.watch").add(pb, item, fail)         -- after the last phase, not an item
+        else
+          pb.items[#pb.items + 1] = item
+        end
       end
       if not next(pb.phases) then fail(at, "%s: has no phases", what) end
       local src = text.readfile(path) or ""
@@ -371,11 +396,22 @@ function M.new_env(path, opts)
     end,
     __newindex = function() error("var is read-only: set variables with --set K=V", 2) end,
   })
-  --- env.NAME: an environment variable; env("NAME", default)
+  --- env.NAME: an environment variable; env("NAME", default). A name that says it holds a
+  -- credential (..TOKEN, ..SECRET, ..PASSWORD, ..KEY, ..WEBHOOK, ..AUTH..) gives a secret
+  -- (migrun.http): "***" wherever it is shown, its text only in the request that carries it
+  local function getenv(k, default)
+    local v = os.getenv(k)
+    if v == nil then return default end
+    if type(k) == "string" and M.is_secret_name(k) then return http.secret(v) end
+    return v
+  end
   env.env = setmetatable({}, {
-    __index = function(_, k) return os.getenv(k) end,
-    __call = function(_, k, default) return os.getenv(k) or default end,
+    __index = function(_, k) return getenv(k) end,
+    __call = function(_, k, default) return getenv(k, default) end,
   })
+  local loading = false
+  decl.set_loading = function(v) loading = v end
+  env.http = http.for_playbook(function() return loading end)
 
   for k, v in pairs(opts.globals or {}) do env[k] = v end
   -- in a playbook, a name that is neither a DSL name, a global of Lua, nor one the file set is
@@ -424,6 +460,16 @@ function M.text_line(st)
   return guess
 end
 
+--- dsl.is_secret_name(name) -> true for an environment variable whose name says it holds a
+-- credential
+function M.is_secret_name(name)
+  local n = name:upper()
+  for _, w in ipairs({ "TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "WEBHOOK", "AUTH", "CREDENTIAL" }) do
+    if n:find(w, 1, true) then return true end
+  end
+  return false
+end
+
 local function compile(path, env)
   local chunk, err = loadfile(path, "t", env)
   if not chunk then
@@ -447,7 +493,9 @@ function M.load(path, opts)
   local chunk = compile(path, env)
   local previous = M.current
   M.current = env
+  decl.set_loading(true)
   local ok, e = pcall(chunk, table.unpack(opts and opts.args or {}))
+  decl.set_loading(false)
   M.current = previous
   if not ok then
     if errors.is(e) then error(e, 0) end

@@ -318,6 +318,27 @@ function M.scrub(req, text)
   return text
 end
 
+--- http.scrub_known(text) -> text with the text of every secret alive in this process as
+-- "***" (for what a hook's own code raised or printed: it may quote a token it was given)
+function M.scrub_known(text)
+  text = tostring(text)
+  local list = {}
+  for _, v in pairs(VALUES) do
+    if #v >= 4 then list[#list + 1] = v end
+  end
+  table.sort(list, function(a, b) return #a > #b end)
+  for _, v in ipairs(list) do
+    local from = 1
+    while true do
+      local i, j = text:find(v, from, true)
+      if not i then break end
+      text = text:sub(1, i - 1) .. "***" .. text:sub(j + 1)
+      from = i + 3
+    end
+  end
+  return text
+end
+
 ---------------------------------------------------------------------------------------------
 -- responses
 
@@ -469,6 +490,25 @@ for _, m in ipairs({ "get", "post", "put", "patch", "delete", "head" }) do
   M.spec[m] = function(a, b)
     return spec_at(name:upper(), merge(a, b), caller(2), "http.spec." .. name)
   end
+end
+
+--- http.for_playbook(loading) -> the `http` a playbook sees: while the file loads (loading()
+-- is true) http.post{...} is a request to send later (a hook), checked now; called from a
+-- Lua step or hook function at run time, it performs the request.
+function M.for_playbook(loading)
+  local t = { secret = M.secret, is_secret = M.is_secret, describe = M.describe }
+  for _, m in ipairs({ "get", "post", "put", "patch", "delete", "head" }) do
+    local name = m
+    t[m] = function(a, b)
+      if loading() then return spec_at(name:upper(), merge(a, b), caller(2), "http." .. name) end
+      return M.send(M.prepare(name:upper(), merge(a, b), call_error(name)))
+    end
+  end
+  t.request = function(opts)
+    if loading() then return spec_at(nil, opts, caller(2), "http.request") end
+    return M.request(opts)
+  end
+  return t
 end
 
 --- http.version() -> libcurl's version string

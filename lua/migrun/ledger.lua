@@ -6,7 +6,7 @@ local cjson = require "cjson"
 
 local M = {}
 
-M.VERSION = 2
+M.VERSION = 3
 
 local SCHEMA = [[
 CREATE SCHEMA IF NOT EXISTS migrun;
@@ -95,6 +95,32 @@ CREATE TABLE IF NOT EXISTS migrun.plan_steps (
 );
 ]]
 
+-- version 3: what a run did outside the database (hook calls and notifications: migrun.calls)
+-- and what its watch window saw (migrun.watch_samples, one row per tick)
+local V3 = [[
+CREATE TABLE IF NOT EXISTS migrun.calls (
+  id          bigserial PRIMARY KEY,
+  run_id      bigint NOT NULL,
+  kind        text NOT NULL,              -- hook | notify
+  event       text NOT NULL,              -- before, after, on_failure, always | start, gate, ...
+  name        text NOT NULL,              -- what was called: a function's name, METHOD url
+  ok          boolean NOT NULL,
+  detail      text,                       -- HTTP status, or the error (secrets redacted)
+  duration_ms numeric,
+  called_at   timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE TABLE IF NOT EXISTS migrun.watch_samples (
+  id          bigserial PRIMARY KEY,
+  run_id      bigint NOT NULL,
+  watch       text NOT NULL,
+  tick        int NOT NULL,
+  at_seconds  numeric NOT NULL,           -- since the window opened
+  metrics     jsonb NOT NULL,             -- {figure = value}
+  breaches    jsonb,                      -- [{metric, value, limit, why}]
+  sampled_at  timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+]]
+
 --- ledger.exists(db) -> true when schema migrun holds the ledger
 function M.exists(db)
   return db:query("SELECT to_regclass('migrun.steps') IS NOT NULL AS e")[1].e
@@ -104,12 +130,16 @@ end
 -- up to this version (one query when it is current)
 function M.ensure(db)
   local r = db:query([[SELECT to_regclass('migrun.steps') IS NOT NULL AS e,
-                              to_regclass('migrun.backfill') IS NOT NULL AS v2]])[1]
-  if r.e and r.v2 then return end
-  db:tx(function()
-    if not r.e then db:script(SCHEMA, { name = "migrun ledger" }) end
-    db:script(V2, { name = "migrun ledger v2" })
-  end)
+                              to_regclass('migrun.backfill') IS NOT NULL AS v2,
+                              to_regclass('migrun.watch_samples') IS NOT NULL AS v3]])[1]
+  if r.e and r.v2 and r.v3 then return end
+  -- one round trip, not one per statement: the scripts go as one simple-protocol message,
+  -- which PostgreSQL runs as one implicit transaction (all or nothing), or in the caller's
+  local parts = {}
+  if not r.e then parts[#parts + 1] = SCHEMA end
+  if not r.v2 then parts[#parts + 1] = V2 end
+  parts[#parts + 1] = V3
+  db:exec(table.concat(parts, "\n"))
 end
 
 --- ledger.start_run(db, info) -> run id (committed at once: the run is visible while it runs).
@@ -234,6 +264,20 @@ function M.record_gate(db, run_id, g)
           g.answer, g.answered_by, g.waited_ms)
 end
 
+--- ledger.record_call(db, run_id, c): c = {kind, event, name, ok, detail, duration_ms}
+function M.record_call(db, run_id, c)
+  db:exec([[INSERT INTO migrun.calls (run_id, kind, event, name, ok, detail, duration_ms)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)]], run_id, c.kind, c.event, c.name, c.ok == true,
+          c.detail, c.duration_ms)
+end
+
+--- ledger.record_sample(db, run_id, s): s = {watch, tick, at_seconds, metrics, breaches}
+function M.record_sample(db, run_id, s)
+  db:exec([[INSERT INTO migrun.watch_samples (run_id, watch, tick, at_seconds, metrics, breaches)
+            VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb)]], run_id, s.watch, s.tick, s.at_seconds,
+          cjson.encode(s.metrics), s.breaches and #s.breaches > 0 and cjson.encode(s.breaches) or nil)
+end
+
 --- ledger.state(db, playbook) -> {steps = {[phase] = {[step] = latest row}}, known = {set of
 -- phase.."\0"..step a run has seen}}; empty without a ledger
 function M.state(db, playbook)
@@ -268,14 +312,19 @@ end
 
 --- ledger.runs(db [, playbook [, limit]]) -> the latest runs, newest first
 function M.runs(db, playbook, limit)
-  if not M.exists(db) then return {} end
-  return db:query([[
+  -- outside a transaction a missing ledger is the query's own 42P01 (one round trip, not two)
+  local idle = db:status() == "idle"
+  if not idle and not M.exists(db) then return {} end
+  local ok, res = pcall(db.query, db, [[
     SELECT id, playbook, status, dry_run, host, os_user, db_user, target, migrun_version,
            started_at::text AS started_at, finished_at::text AS finished_at,
            (extract(epoch FROM coalesce(finished_at, clock_timestamp()) - started_at) * 1000)::float8 AS ms,
            error
     FROM migrun.runs WHERE $1::text IS NULL OR playbook = $1
     ORDER BY id DESC LIMIT $2]], playbook, limit or 20)
+  if ok then return res end
+  if idle and type(res) == "table" and res.sqlstate == "42P01" then return {} end
+  error(res, 0)
 end
 
 --- ledger.steps(db, run_id) -> the step rows of one run, in order
@@ -289,6 +338,14 @@ end
 function M.expectations(db, run_id)
   return db:query([[SELECT phase, description, ok, expected, actual FROM migrun.expectations
                     WHERE run_id = $1 ORDER BY id]], run_id)
+end
+
+--- ledger.calls(db, run_id) -> the hook calls and notifications of one run, in order
+function M.calls(db, run_id)
+  if db:query("SELECT to_regclass('migrun.calls') IS NOT NULL AS c")[1].c == false then return {} end
+  return db:query([[SELECT kind, event, name, ok, detail, duration_ms::float8 AS duration_ms,
+                           to_char(called_at, 'YYYY-MM-DD HH24:MI:SS TZ') AS called_at
+                    FROM migrun.calls WHERE run_id = $1 ORDER BY id]], run_id)
 end
 
 --- ledger.gates(db, run_id) -> the gate answers of one run, in order

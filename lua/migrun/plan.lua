@@ -46,7 +46,19 @@ function M.build(pb, db)
               lock_timeout = clock.format(pb.lock_timeout), budget = budget_text(pb.budget),
               preflight = descriptions(pb.preflight), backup = pb.backup and pb.backup:describe() or nil,
               protect = array(), items = array(), verify = descriptions(pb.verify), report = pb.report,
-              drift = array() }
+              drift = array(), hooks = array(), notify = array() }
+  local hooks = require "migrun.hooks"
+  for _, ev in ipairs(hooks.EVENTS) do
+    for _, h in ipairs(pb.hooks and pb.hooks[ev] or {}) do
+      p.hooks[#p.hooks + 1] = { event = ev, call = hooks.describe(h) }
+    end
+  end
+  for _, c in ipairs(pb.notify or {}) do
+    local on = array()
+    for _, ev in ipairs(hooks.NOTIFY_EVENTS) do if c.on[ev] then on[#on + 1] = ev end end
+    p.notify[#p.notify + 1] = { webhook = c.webhook and require("migrun.http").describe_url(c.webhook) or nil,
+                                format = c.format, on = on }
+  end
   for _, d in ipairs(drift) do
     p.drift[#p.drift + 1] = { phase = d.phase, step = d.step, reason = d.reason, text = state.describe_drift(d) }
   end
@@ -81,6 +93,10 @@ function M.render(p)
     for _, d in ipairs(p.preflight) do add("  expect %s", d) end
   end
   if p.backup then add("backup %s", p.backup) end
+  for _, h in ipairs(p.hooks) do add("hook %s: %s", h.event, h.call) end
+  for _, n in ipairs(p.notify) do
+    add("notify %s (%s) on %s", n.webhook or "nowhere: no webhook set", n.format, table.concat(n.on, ", "))
+  end
   if #p.protect > 0 then
     local t = {}
     for _, pr in ipairs(p.protect) do t[#t + 1] = pr.mode == "grow" and (pr.table .. " (may grow)") or pr.table end
@@ -298,7 +314,8 @@ end
 function M.check(pb, db, out, conninfo)
   local expect = require "migrun.expect"
   local ls = ledger.state(db, pb.name)
-  local ctx = { db = db, dir = pb.dir, conninfo = conninfo }
+  -- read_only: the transaction below is READ ONLY, so the user's queries may join the batch
+  local ctx = { db = db, dir = pb.dir, conninfo = conninfo, read_only = true }
   local all, n = true, 0
   local tx <close> = db:begin()
   db:exec("SET TRANSACTION READ ONLY")

@@ -35,7 +35,8 @@ end
 --- report.expectation(r) -> an expectation result as reports and events carry it
 function M.expectation(r)
   return { phase = r.phase, description = r.description, ok = r.ok and true or false,
-           skipped = r.skipped or nil, expected = ledger.show(r.expected), actual = ledger.show(r.actual) }
+           skipped = r.skipped or nil, expected = ledger.show(r.expected), actual = ledger.show(r.actual),
+           details = r.details }
 end
 
 --- report.summary(result, run) -> the table stored in migrun.runs.summary
@@ -66,6 +67,7 @@ function M.summary(result, run)
     tables = tables, backup = backup, states = run.states, sql = copy_list(run.sql),
     logs = copy_list(run.logs), gates = copy_list(run.gates), lock_waits = copy_list(run.lock_waits),
     locks = copy_list(run.forecast), proofs = copy_list(run.proofs), backfills = copy_list(run.backfills),
+    calls = copy_list(run.calls), watch = result.watch,
     lint = copy_list(run.opts.lint, function(f)
       return { rule = f.rule, severity = f.severity, file = f.file, line = f.line, col = f.col,
                message = f.message }
@@ -83,7 +85,8 @@ local function document(run, s)
     phases = copy_list(s.phases), steps = copy_list(s.steps), expectations = copy_list(s.expectations),
     tables = copy_list(s.tables), sql = copy_list(s.sql), logs = copy_list(s.logs), gates = copy_list(s.gates),
     lock_waits = copy_list(s.lock_waits), locks = copy_list(s.locks), lint = copy_list(s.lint),
-    proofs = copy_list(s.proofs), backfills = copy_list(s.backfills),
+    proofs = copy_list(s.proofs), backfills = copy_list(s.backfills), calls = copy_list(s.calls),
+    watch = nz(s.watch),                  -- absent when the playbook has no watch (migrun.watch.report)
   }
 end
 
@@ -112,14 +115,17 @@ function M.data(db, run_id)
     end
     for _, e in ipairs(ledger.expectations(db, r.id)) do doc.expectations[#doc.expectations + 1] = e end
     for _, g in ipairs(ledger.gates(db, r.id)) do doc.gates[#doc.gates + 1] = g end
+    doc.watch = require("migrun.watch.report").from_ledger(db, r.id)
   end
+  -- from the ledger: the run's closing notification is sent after its summary is written
+  doc.calls = copy_list(ledger.calls(db, r.id))      -- a list: not the result's n and columns
   return doc
 end
 
 --- report.from_result(result) -> the same data for a run the ledger does not keep (a dry run,
 -- a rehearsal on a clone that is gone)
 function M.from_result(result)
-  return document({ id = not result.dry_run and result.run_id or nil,
+  local doc = document({ id = not result.dry_run and result.run_id or nil,
     kind = result.dry_run and "dry_run" or result.rehearsal and "rehearsal" or "run",
     playbook = result.playbook, playbook_file = result.playbook_file,
     playbook_checksum = result.checksum, target = result.target, status = result.status,
@@ -127,6 +133,8 @@ function M.from_result(result)
     started_at = result.started_at, finished_at = result.finished_at, duration_ms = result.duration_ms,
     work_ms = result.work_ms, gate_ms = result.gate_ms, host = sys.hostname(), os_user = sys.username(),
     db_user = result.db_user, migrun_version = require("migrun").VERSION }, result.summary)
+  if result.run then doc.calls = copy_list(result.run.calls) end
+  return doc
 end
 
 local function cell(v)
@@ -212,6 +220,17 @@ function M.markdown(doc)
     elseif doc.backup.kind == "dump" then
       add("Verified by a full read (pg_restore); not restored (`backup.dump { prove = true }` restores it " ..
           "into a scratch database and counts).")
+    end
+    add("")
+  end
+  if #doc.calls > 0 then
+    add("## Hooks and notifications")
+    add("")
+    add("| Kind | Event | Call | Result | Took |")
+    add("|---|---|---|---|---:|")
+    for _, c in ipairs(doc.calls) do
+      add("| %s | %s | %s | %s | %s |", cell(c.kind), cell(c.event), cell(c.name),
+          (c.ok and "ok" or "**FAILED**") .. (nz(c.detail) and (": " .. cell(c.detail)) or ""), fmt_ms(c.duration_ms))
     end
     add("")
   end
@@ -386,6 +405,22 @@ function M.markdown(doc)
       add("| %s | %s | %s | %s | %s |", cell(e.phase), cell(e.description), cell(e.expected), cell(e.actual),
           e.skipped and "skipped" or e.ok and "pass" or "**FAIL**")
     end
+    -- an expectation made of assertions (pgTAP): each with its description
+    for _, e in ipairs(doc.expectations) do
+      if type(e.details) == "table" and #e.details > 0 then
+        add("")
+        add("%s (%s):", cell(e.description), cell(e.phase))
+        add("")
+        for _, t in ipairs(e.details) do
+          if nz(t.error) then
+            add("- ERROR %s", cell(t.error))
+          else
+            add("- %s %s %s%s%s", t.ok and "ok" or "**not ok**", cell(t.n), cell(t.description),
+                nz(t.todo) and (" # " .. cell(t.todo)) or "", nz(t.diagnostics) and (": " .. cell(t.diagnostics)) or "")
+          end
+        end
+      end
+    end
   end
   add("")
   if #doc.tables > 0 then
@@ -416,6 +451,8 @@ function M.markdown(doc)
       add("")
     end
   end
+  local watched = require("migrun.watch.report").markdown(doc.watch)
+  if watched then add("%s", watched) end
   add("## Outcome")
   add("")
   add("**%s**%s", cell(doc.outcome.status_text),

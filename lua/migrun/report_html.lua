@@ -426,7 +426,23 @@ local function expectations(put, doc)
         bad and raw(' class="bad"') or "", e.phase, e.description, e.expected, e.actual,
         nz(e.skipped) and pill("skipped") or e.ok and pill("pass", "ok") or pill("FAIL", "fail"))
   end
-  put('</table>\n</section>\n')
+  put('</table>\n')
+  -- an expectation made of assertions (pgTAP): each with its description
+  for _, e in ipairs(doc.expectations) do
+    local details = list(e.details)
+    if #details > 0 then
+      put('<details%s><summary>%s: %s</summary>\n<table><tr><th>File</th><th class="n">#</th><th>Test</th>' ..
+          '<th>Result</th></tr>\n', e.ok and "" or raw(" open"), e.description, e.actual)
+      for _, t in ipairs(details) do
+        local result = nz(t.error) and pill("ERROR", "fail")
+                       or (t.ok or nz(t.todo)) and pill(t.ok and "ok" or "todo", "ok") or pill("not ok", "fail")
+        put('<tr><td>%s</td><td class="n">%s</td><td>%s%s</td><td>%s</td></tr>\n', t.file, nz(t.n) or "",
+            nz(t.error) or nz(t.description) or "", nz(t.diagnostics) and (" — " .. t.diagnostics) or "", result)
+      end
+      put('</table>\n</details>\n')
+    end
+  end
+  put('</section>\n')
 end
 
 -- before/after row counts: two bars per table (the larger count full width, so a loss shows
@@ -772,6 +788,19 @@ local function lint(put, doc)
       'and by <code>migrun lint</code>.</p>\n</section>\n')
 end
 
+local function calls(put, doc)
+  local list_ = list(doc.calls)
+  if #list_ == 0 then return end
+  section(put, "calls", "Hooks and notifications")
+  put('<table><tr><th>Kind</th><th>Event</th><th>Call</th><th>Result</th><th class="n">Took</th></tr>\n')
+  for _, c in ipairs(list_) do
+    put('<tr><td>%s</td><td>%s</td><td><code>%s</code></td><td>%s%s</td><td class="n">%s</td></tr>\n', c.kind,
+        c.event, c.name, c.ok and pill("ok", "ok") or pill("FAILED", "fail"),
+        nz(c.detail) and (" " .. tostring(c.detail)) or "", fmt_ms(c.duration_ms))
+  end
+  put('</table>\n</section>\n')
+end
+
 local function gates(put, doc)
   if #doc.gates == 0 then return end
   section(put, "gates", "Gates")
@@ -822,7 +851,8 @@ local SECTIONS = {
   { "outcome", "Outcome" }, { "phases", "Phases" }, { "steps", "Steps" }, { "backfills", "Backfills" },
   { "expectations", "Expectations" },
   { "row-counts", "Row counts" }, { "watch", "Watch" }, { "lock-waits", "Lock waits" }, { "locks", "Locks" },
-  { "proofs", "Rollbacks proven" }, { "lint", "Lint" }, { "gates", "Gates" }, { "backup", "Backup" },
+  { "proofs", "Rollbacks proven" }, { "lint", "Lint" }, { "calls", "Hooks" }, { "gates", "Gates" },
+  { "backup", "Backup" },
   { "variables", "Variables" },
 }
 
@@ -843,6 +873,7 @@ function M.html(doc)
   locks(put, doc)
   proofs(put, doc)
   lint(put, doc)
+  calls(put, doc)
   gates(put, doc)
   backup(put, doc)
   variables(put, doc)

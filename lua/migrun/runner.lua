@@ -9,6 +9,7 @@ local clock = require "migrun.clock"
 local context = require "migrun.run.context"
 local errors = require "migrun.errors"
 local executor = require "migrun.run.executor"
+local hooks = require "migrun.hooks"
 local ident = require "migrun.ident"
 local json = require "migrun.json"
 local ledger = require "migrun.ledger"
@@ -176,8 +177,7 @@ local function preflight(run, fresh_start, todo)
                    on_retry = function() for i = #run.results, mark + 1, -1 do run.results[i] = nil end end },
     function()
       mark = #run.results
-      local tx <close> = db:begin()
-      db:exec("SET TRANSACTION READ ONLY")
+      local tx <close> = db:begin("SET TRANSACTION READ ONLY")   -- one round trip
       if fresh_start then
         local results, ok = run:check("(preflight)", pb.preflight, { no_ledger = true })
         for _, r in ipairs(results) do
@@ -221,6 +221,7 @@ local function preflight(run, fresh_start, todo)
 end
 
 local function ask_gate(run, item)
+  if not run.opts.yes then hooks.notify(run, "gate", { gate = item.name }) end
   local ok, rec, why = prompt.ask(run.out, { name = item.name, items = item.items, yes = run.opts.yes })
   run.gate_ns = run.gate_ns + math.floor(rec.waited_ms * 1e6)
   run.gates[#run.gates + 1] = rec
@@ -319,11 +320,13 @@ local function final_verify(run, ls)
     run.out:info(string.format("final verify skipped: %d phase(s) not applied yet (%s)", #unapplied,
                                table.concat(unapplied, ", ")))
   end
-  local tx <close> = db:begin()
+  -- nothing to verify or protect: no empty transaction (two round trips for nothing)
+  local busy = (#unapplied == 0 and #pb.verify > 0) or #pb.protect > 0
+  local tx <close> = busy and db:begin() or nil
   local vok = true
   if #unapplied == 0 then vok = select(2, run:check("(verify)", pb.verify)) end
   local pok = M.check_protect(run)
-  tx:commit()
+  if tx then tx:commit() end
   if not (vok and pok) then
     run.failed_phase = "(verify)"
     errors.raise("expectation", "the final verify failed")
@@ -373,6 +376,35 @@ local function reconnect_for_recovery(run)
   return false, last
 end
 
+-- hooks before and after: one that fails fails the run, as a failed expectation would
+local function call_hooks(run, event)
+  run.hooks_started = true
+  local ok, msg = hooks.call(run, event)
+  if not ok then
+    run.failed_phase = "(hooks." .. event .. ")"
+    errors.raise("hook", msg, { hint = event == "before" and "nothing was changed" or nil })
+  end
+end
+
+-- on_failure and always, once the outcome is known: they run when `before` had its turn
+-- (the run had work to do and got past its preflight and backup). One that fails cannot
+-- change what happened, so it is an error on its own, and the exit code is not 0.
+local function closing_hooks(run, result)
+  local info = { outcome = result.status, phase = run.failed_phase,
+                 error = result.error and errors.text(result.error) or nil }
+  local events = result.exit ~= 0 and { "on_failure", "always" } or { "always" }
+  for _, ev in ipairs(events) do
+    local ok, called, why = pcall(hooks.call, run, ev, info)
+    local msg = (not ok and errors.text(called)) or (not called and why) or nil
+    if msg then
+      result.hook_errors = result.hook_errors or {}
+      result.hook_errors[#result.hook_errors + 1] = msg
+      run.out:error(msg .. (ev == "always" and " (do by hand what it should have done)" or ""))
+      if result.exit == 0 then result.exit = 1 end
+    end
+  end
+end
+
 --- runner.run(pb, opts) -> result
 -- opts: db (connected), target (redacted), conninfo, env, out, yes, dry_run, from, only, to,
 -- allow_drift, rehearsal, backup_dir. result: {status (a migrun.run.status.run code), exit,
@@ -408,6 +440,7 @@ function M.run(pb, opts)
     local applied_before
     todo, applied_before = state.todo(pb, ls, selected)
     precheck(run, ls, selected)
+    require("migrun.watch").precheck(run, ls, selected, todo)  -- pg_stat_statements, rollbacks
     -- a dry run does everything, the ledger included, inside one transaction it rolls back
     if opts.dry_run then outer = db:begin() end
     start(run, opts.dry_run and "dry_run" or opts.rehearsal and "rehearsal" or "run", nil, ls)
@@ -419,16 +452,23 @@ function M.run(pb, opts)
     out:info(string.format("migrun: playbook %s on %s (run %d%s)", pb.name, opts.target, run.id,
                            opts.dry_run and ", DRY RUN" or opts.rehearsal and ", REHEARSAL" or ""))
     if opts.dry_run then dry_run_notice(run, ls, selected) end
+    if todo > 0 then
+      run.announced = true                           -- its end is announced too
+      hooks.notify(run, "start")
+    end
     local fresh_start = applied_before == 0
     if not fresh_start then
       out:info(string.format("preflight skipped: %d phase(s) already applied, %d to do", applied_before, todo))
     end
     preflight(run, fresh_start, todo)
     result.before = run.before
+    require("migrun.watch").baseline(run, todo)      -- the watch's figures before the first phase
     if pb.backup and not opts.dry_run and todo > 0 then result.backup = take_backup(run) end
     run.t0, run.gate_ns = clock.now(), 0             -- the run budget counts from the first phase
+    if todo > 0 then call_hooks(run, "before") end
     stopped_dry = run_items(run, ls, selected)
     if not stopped_dry then final_verify(run, ls) end
+    if todo > 0 then call_hooks(run, "after") end
     if outer then outer:rollback() end
   end)
 
@@ -468,6 +508,18 @@ function M.run(pb, opts)
     else
       result.status, result.exit = recovery.after_failure(run, err)
     end
+  end
+  if run.hooks_started then closing_hooks(run, result) end
+  -- watch window: after everything that ends a successful run, before its ledger row is
+  -- finished; a breach may roll the run back, so the row counts below come after it
+  local exit_before_watch = result.exit
+  require("migrun.watch").window(run, result)
+  -- a breach that failed the run: on_failure as for any failure (`always` has run already)
+  if exit_before_watch == 0 and result.exit ~= 0 and run.hooks_started then
+    local hok, called, why = pcall(hooks.call, run, "on_failure", { outcome = result.status, error = result.error
+                                                                     and errors.text(result.error) or nil })
+    local msg = (not hok and errors.text(called)) or (not called and why) or nil
+    if msg then run.out:error(msg) end
   end
   -- the row counts after everything, the failure policy included
   local db = run.db

@@ -100,6 +100,13 @@ function Sandbox:detach()
   self.stopped = true
 end
 
+-- pg_stat_statements ships with the server package; a watch window's baseline needs it loaded
+local function has_pg_stat_statements(sb)
+  local f = io.open(sb.bindir .. "/../lib/pg_stat_statements.so", "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
 -- postgres on sb.port (a new free port when port_fixed is false), waiting until it accepts
 -- connections; retries a port taken meanwhile
 local function spawn_server(sb, port_fixed)
@@ -107,11 +114,15 @@ local function spawn_server(sb, port_fixed)
   for attempt = 1, 5 do
     if not port_fixed then sb.port = assert(sys.free_port()) end
     local durable = sb.durable and "on" or "off"   -- a throwaway cluster needs no crash safety
-    sb.handle = proc.spawn({ sb.bindir .. "/postgres", "-D", sb.datadir, "-k", sb.sockdir,
+    local argv = { sb.bindir .. "/postgres", "-D", sb.datadir, "-k", sb.sockdir,
       "-p", tostring(sb.port), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=" .. durable,
       "-c", "synchronous_commit=" .. durable, "-c", "full_page_writes=" .. durable,
       "-c", "unix_socket_permissions=0700", "-c", "max_connections=60",
-      "-c", "shared_buffers=128MB", "-c", "max_wal_size=2GB" },
+      "-c", "shared_buffers=128MB", "-c", "max_wal_size=2GB" }
+    if has_pg_stat_statements(sb) then
+      argv[#argv + 1], argv[#argv + 2] = "-c", "shared_preload_libraries=pg_stat_statements"
+    end
+    sb.handle = proc.spawn(argv,
       { user = sb.user, cwd = sb.dir, new_session = true, stdin = "null",
         stdout = { append = sb.dir .. "/server.log" }, stderr = { append = sb.dir .. "/server.log" },
         env = runopts.env, die_with_parent = not sb.detached })
@@ -207,6 +218,13 @@ function M.start(o)
     run_checked(argv,
                 { user = user, cwd = dir, env = { LC_ALL = "C.UTF-8", PGDATA = false } }, "initdb")
     spawn_server(sb, false)
+    if has_pg_stat_statements(sb) then
+      -- in template1 too, so every database created on the sandbox has the view
+      for _, dbname in ipairs({ "template1", "postgres" }) do
+        local c <close> = db.connect(sb:conninfo(dbname))
+        c:exec("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+      end
+    end
   end)
   if not ok then
     sb:stop()
@@ -217,7 +235,8 @@ end
 
 --- sandbox.write_env(sb, path): the harness's env file (PG* and where the cluster is)
 function M.write_env(sb, path)
-  local f = assert(io.open(path, "w"))
+  local f, err = io.open(path, "w")
+  if not f then errors.raise("usage", "cannot write the sandbox's env file: " .. err) end
   for k, v in pairs(sb:env()) do f:write(k, "=", v, "\n") end
   f:write("MIGRUN_SANDBOX_DIR=", sb.dir, "\n")
   f:close()

@@ -188,3 +188,28 @@ describe("a report that cannot be written in full (a full disk)", function()
     for f in lfs.dir(mnt) do assert.truthy(f == "." or f == ".." or f == "filler", "left: " .. f) end
   end)
 end)
+
+describe("Ctrl-C at any moment of a long statement", function()
+  -- the statement is watched in steps of a second (blockers, progress): a Ctrl-C that lands
+  -- between two steps must cancel it and roll back like one that lands inside a step
+  it("always rolls back cleanly (exit 1), never leaves the connection busy (exit 5)", function()
+    local clock = require "migrun.clock"
+    local dbname = H.fresh_db("fault")
+    local conninfo = H.conninfo(dbname)
+    local before = state_of(conninfo)
+    local pb = playbook(THREE)
+    local watch <close> = H.connect(dbname)
+    for _, after_ms in ipairs({ 1100, 1500, 2050, 2600, 3300 }) do
+      local h, output = start({ "--db", conninfo, pb })
+      local t = H.eventually(function()
+        return watch:query([[SELECT 1 FROM pg_stat_activity
+                             WHERE query LIKE '%pg_sleep(20)%' AND pid <> pg_backend_pid()]]).n > 0 and clock.now()
+      end, 20000)
+      clock.sleep(math.max(0, after_ms - clock.since(t) / 1e6))
+      h:kill(proc.SIGINT)
+      local res = H.eventually(function() return h:wait(50) end, 30000)
+      assert.equal(1, res.status, string.format("Ctrl-C %d ms into the statement:\n%s", after_ms, output()))
+      assert.equal(before, state_of(conninfo), output())
+    end
+  end)
+end)

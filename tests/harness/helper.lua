@@ -124,11 +124,12 @@ end
 
 H.rmtree = sandbox.rmtree
 
---- H.write(path, text)
+--- H.write(path, text) -> path
 function H.write(path, text)
   local f = assert(io.open(path, "wb"))
   f:write(text)
   f:close()
+  return path
 end
 
 --- H.read(path) -> text

@@ -9,7 +9,11 @@ function M.run(opts, ctx)
   if not opts.env_file then errors.raise("usage", "migrun sandbox " .. opts.arg1 .. " needs --env-file FILE") end
   if opts.arg1 == "start" then
     local sb = sandbox.start({ detach = true })
-    sandbox.write_env(sb, opts.env_file)
+    local ok, err = pcall(sandbox.write_env, sb, opts.env_file)
+    if not ok then
+      sb:stop()                                      -- nobody could find it to stop it
+      error(err, 0)
+    end
     sb:detach()                                      -- outlive this process
     ctx.out:info("sandbox ready: " .. sb:conninfo())
     return 0

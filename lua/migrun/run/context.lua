@@ -21,6 +21,7 @@ function M.new(pb, opts)
     forecast = {},                         -- the locks a rehearsal saw (migrun.run.forecast)
     proofs = {},                           -- rollbacks proven on a rehearsal (migrun.run.prove)
     backfills = {},                        -- throughput and pauses (migrun.backfill)
+    calls = {},                            -- hooks and notifications (migrun.hooks)
     t0 = clock.now(), t_start = clock.now(), gate_ns = 0, warned = {},
     started_at = os.date("%Y-%m-%d %H:%M:%S %Z"),
   }, Run)
@@ -59,6 +60,16 @@ function Run:record(rec)
     self.steps[#self.steps + 1] = { phase = rec.phase, step = rec.step, kind = rec.kind, status = shown,
       duration_ms = rec.duration_ms, rows = rec.rows, attempt = rec.attempt, budget = rec.budget,
       error = rec.error, note = rec.note }
+  end
+end
+
+--- run:record_call(c): a hook call or a notification, into the run's memory and the ledger
+-- (kept in memory only when the ledger cannot be written: the connection is lost or busy)
+function Run:record_call(c)
+  self.calls[#self.calls + 1] = c
+  if self.id and not self.dry_run and self.db:status() == "idle" then
+    local ok, err = pcall(ledger.record_call, self.db, self.id, c)
+    if not ok then self:warn_once("record-call", "could not record a hook call in the ledger: " .. tostring(err)) end
   end
 end
 

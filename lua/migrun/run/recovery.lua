@@ -100,7 +100,8 @@ function M.restore(run, taken)
   return true
 end
 
---- recovery.after_failure(run, err) -> status code, exit code: the playbook's policy
+--- recovery.after_failure(run, err) -> status code, exit code: the playbook's policy (after
+-- Ctrl-C too: exit 1 once the database is back in a known state, as for any failure)
 function M.after_failure(run, err)
   local pb = run.pb
   if errors.is(err, "declined") then return "declined", 4 end

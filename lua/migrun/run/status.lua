@@ -25,6 +25,8 @@ M.run = {
   accept_drift_failed = "accept-drift failed",
   abandoned = "abandoned",
   connection_lost = "failed, the connection was lost",
+  watch_stopped = "failed in the watch window (nothing undone: the migration stays applied)",
+  watch_interrupted = "interrupted in the watch window (the migration stays applied)",
 }
 
 --- status.phase: what became of one phase in this invocation

@@ -103,13 +103,12 @@ function M.exec(run, sql, o)
   o = o or {}
   local pid = db:backend_pid()                       -- read before send: busy afterwards
   local t0 = clock.now()
-  db:send(sql)
   -- the first look comes early enough to see the blocker before a lock timeout fires; in a
   -- rehearsal, a statement outside a transaction is looked at at once (its locks go with it)
   local first = math.min(1000, math.max(50, (o.lock_timeout_ms or 2000) // 2))
   local forecasting = run.forecast_phase and o.autocommit
   if forecasting then first = 20 end
-  local ok, res, state = pcall(db.wait, db, first)
+  local ok, res, state = true, nil, "running"        -- the last wait's outcome
   local seen = {}
   local function finish(err)
     if run.progress_shown then
@@ -127,36 +126,58 @@ function M.exec(run, sql, o)
     end
   end
   local last_progress = 0
-  while ok and res == nil and state == "running" do
-    -- a look that fails (the monitor lost too) only means less is said; the statement's own
-    -- wait, with its client timeout, decides what happens to the run
-    local lok, look = pcall(function() return monitor(run):query(LOOK, pid) end)
-    if not lok then look = {} end
-    if forecasting then require("migrun.run.forecast").seen_running(run, monitor(run), pid, sql, t0) end
-    local blockers, progress = {}, nil
-    for _, r in ipairs(look) do
-      if r.what == "blocker" then blockers[#blockers + 1] = r else progress = r end
-    end
-    if #blockers > 0 and not same(blockers, seen) then
-      seen = blockers
-      local list = {}
-      for i, b in ipairs(blockers) do
-        list[i] = { pid = b.pid, user = b.user, app = b.app, state = b.state, xact_seconds = b.xact_seconds,
-                    query = b.query }
+  -- Ctrl-C between two waits (the signal's hook fires at the next call, return or Lua
+  -- instruction: on send's return too), or anything raised while looking, must not leave the
+  -- statement running on the run's connection: it is cancelled and drained, then the error
+  -- goes on
+  local lok, lerr = pcall(function()
+    db:send(sql)
+    ok, res, state = pcall(db.wait, db, first)
+    while ok and res == nil and state == "running" do
+      -- a look that fails (the monitor lost too) only means less is said; the statement's own
+      -- wait, with its client timeout, decides what happens to the run. Ctrl-C is not a failure
+      -- to look: it goes on.
+      local look_ok, look = pcall(function() return monitor(run):query(LOOK, pid) end)
+      if not look_ok then
+        if errors.is(look, "interrupted") then error(look, 0) end
+        look = {}
       end
-      run.lock_waits[#run.lock_waits + 1] = { what = o.what, at_seconds = clock.since(t0) / 1e9, blockers = list }
-      if not run.out:event("lock_wait", { what = o.what, blockers = list }) then
-        run.out:warn(string.format("%s is waiting for a lock held by %s", o.what or "the statement",
-                                   blockers_text(blockers)))
+      if forecasting then require("migrun.run.forecast").seen_running(run, monitor(run), pid, sql, t0) end
+      local blockers, progress = {}, nil
+      for _, r in ipairs(look) do
+        if r.what == "blocker" then blockers[#blockers + 1] = r else progress = r end
       end
+      if #blockers > 0 and not same(blockers, seen) then
+        seen = blockers
+        local list = {}
+        for i, b in ipairs(blockers) do
+          list[i] = { pid = b.pid, user = b.user, app = b.app, state = b.state, xact_seconds = b.xact_seconds,
+                      query = b.query }
+        end
+        run.lock_waits[#run.lock_waits + 1] = { what = o.what, at_seconds = clock.since(t0) / 1e9, blockers = list }
+        if not run.out:event("lock_wait", { what = o.what, blockers = list }) then
+          run.out:warn(string.format("%s is waiting for a lock held by %s", o.what or "the statement",
+                                     blockers_text(blockers)))
+        end
+      end
+      local ns = clock.since(t0)
+      if ns >= 1e9 and clock.now() - last_progress >= 1e9 then
+        show_progress(run, o.what or "statement", progress, ns, o.limit_ms)
+        last_progress = clock.now()
+      end
+      ok, res, state = pcall(db.wait, db, 1000)
     end
-    local ns = clock.since(t0)
-    if ns >= 1e9 and clock.now() - last_progress >= 1e9 then
-      show_progress(run, o.what or "statement", progress, ns, o.limit_ms)
-      last_progress = clock.now()
-    end
-    ok, res, state = pcall(db.wait, db, 1000)
+  end)
+  -- (Ctrl-C may also land inside a wait, in a notice handler it calls back: the statement
+  -- is then still running too, whatever the wait gave)
+  if (not lok or not ok) and db:status() == "active" then
+    pcall(db.cancel, db)                             -- still running: cancel it, read its end
+    local deadline = clock.now() + 10e9
+    repeat
+      local wok, wres, wstate = pcall(db.wait, db, 500)
+    until (not wok and db:status() ~= "active") or wres ~= nil or wstate ~= "running" or clock.now() > deadline
   end
+  if not lok then finish(lerr) end
   if forecasting then require("migrun.run.forecast").end_statement(run, t0) end
   if not ok then finish(res) end
   finish(nil)
