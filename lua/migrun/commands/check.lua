@@ -3,7 +3,8 @@
 -- phases in between). Exit 1 when an expectation fails.
 local M = {}
 
-function M.run(_, ctx)
+function M.run(opts, ctx)
+  if opts.fleet then return require("migrun.fleet").command("check", opts, ctx) end
   local pb = ctx:playbook()
   local db = ctx:connect()
   require("migrun.command").lint(ctx.out, pb, db)

@@ -49,6 +49,8 @@ M.OPTIONS = {
   ["pg-version"] = { kind = "value", arg = "N", help = "lint for this PostgreSQL version (default: the " ..
                      "server's when connected, else 15)" },
   e = { kind = "value", arg = "CODE", short = true, help = "run a Lua chunk with migrun's modules and `db`" },
+  fleet = { kind = "value", arg = "FILE.lua", help = "every target of this fleet file, in waves: a child " ..
+            "migrun per target (docs/fleet.md)" },
 }
 
 local COMMON = { "json", "quiet", "verbose", "no-color", "help" }
@@ -66,23 +68,24 @@ end
 M.VERBS = {
   { name = "run", file = "run", args = { "PLAYBOOK.lua" },
     summary = "run a playbook: backup, phases, verify, rollback of what failed, report",
-    options = opts(TARGET, { "yes", "set", "from", "only", "to", "allow-drift", "dry-run", "report" }, COMMON) },
+    options = opts(TARGET, { "yes", "set", "from", "only", "to", "allow-drift", "dry-run", "report", "fleet" },
+                   COMMON) },
   { name = "plan", file = "plan", args = { "PLAYBOOK.lua" },
     summary = "phases and steps, applied / pending / drifted, budgets; exit 2 on drift, 3 without the target",
-    options = opts(TARGET, { "set", "rollback", "to" }, COMMON) },
+    options = opts(TARGET, { "set", "rollback", "to", "fleet" }, COMMON) },
   { name = "check", file = "check", args = { "PLAYBOOK.lua" },
     summary = "read-only: the preflight if nothing is applied, the final verify if all is, else the applied " ..
               "phases' verify",
-    options = opts(TARGET, { "set" }, COMMON) },
+    options = opts(TARGET, { "set", "fleet" }, COMMON) },
   { name = "status", file = "status", args = { "[PLAYBOOK.lua]" },
     summary = "the ledger: runs, phases, timings, state",
-    options = opts(TARGET, { "set" }, COMMON) },
+    options = opts(TARGET, { "set", "fleet" }, COMMON) },
   { name = "report", file = "report", args = { "[RUN_ID]" },
     summary = "the report of a run, rebuilt from the ledger (latest by default)",
     options = opts(TARGET, { "report" }, COMMON) },
   { name = "rollback", file = "rollback", args = { "PLAYBOOK.lua" },
     summary = "undo applied phases, newest first, across runs (shows the loss, asks, backs up first)",
-    options = opts(TARGET, { "yes", "set", "to", "report" }, COMMON) },
+    options = opts(TARGET, { "yes", "set", "to", "report", "fleet" }, COMMON) },
   { name = "rehearse", file = "rehearse", args = { "PLAYBOOK.lua" },
     summary = "run on a throwaway clone of the target; the report is the forecast",
     options = opts(TARGET, { "set", "from", "only", "to", "allow-drift", "report", "prove-rollbacks" },
@@ -119,8 +122,9 @@ M.VERBS = {
   { name = "sandbox", file = "sandbox", args = { "start|stop" },
     summary = "start a sandbox cluster that outlives this command (the test harness), or stop one",
     options = opts({ "env-file" }, COMMON) },
-  { name = "help", file = "help", args = { "[VERB]" },
-    summary = "this help, or a verb's", options = opts(COMMON) },
+  { name = "help", file = "help", args = { "[TOPIC]" },
+    summary = "the reference: a verb, a name of the playbook language, an expectation, a ledger table " ..
+              "(the same text as the man pages); without a topic, the list of topics", options = opts(COMMON) },
 }
 
 M.by_name = {}

@@ -6,6 +6,7 @@ local plan = require "migrun.plan"
 local M = {}
 
 function M.run(opts, ctx)
+  if opts.fleet then return require("migrun.fleet").command("plan", opts, ctx) end
   local pb = ctx:playbook()
   local db = ctx:connect()                           -- raises kind="connection": exit 3
   if opts.rollback then

@@ -7,6 +7,7 @@ local status = require "migrun.run.status"
 local M = {}
 
 function M.run(opts, ctx)
+  if opts.fleet then return require("migrun.fleet").command("rollback", opts, ctx) end
   local pb = ctx:playbook()
   local db = ctx:connect()
   local out = ctx.out

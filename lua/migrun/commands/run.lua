@@ -25,6 +25,7 @@ end
 
 --- run(opts, ctx) -> exit code
 function M.run(opts, ctx)
+  if opts.fleet then return require("migrun.fleet").command("run", opts, ctx) end
   if opts.e then
     if opts.file then table.insert(opts.args, 1, opts.file) end
     return run_code(opts, ctx)

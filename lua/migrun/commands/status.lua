@@ -2,6 +2,7 @@
 local M = {}
 
 function M.run(opts, ctx)
+  if opts.fleet then return require("migrun.fleet").command("status", opts, ctx) end
   local name
   if opts.file then name = ctx:playbook().name end
   local db = ctx:connect()
