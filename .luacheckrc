@@ -2,7 +2,8 @@
 std = "lua54"
 max_line_length = 120
 files["tests"] = { std = "+busted" }
-local dsl = { "playbook", "phase", "step", "sql", "gate", "expect", "backup", "var", "env", "db" }
+local dsl = { "playbook", "phase", "step", "sql", "gate", "expect", "backup", "var", "env", "db",
+              "backfill", "watch", "http" }
 files["tests/fixtures"] = { read_globals = dsl }
 files["playbooks"] = { read_globals = dsl }
 files["examples"] = { read_globals = dsl }

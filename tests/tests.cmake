@@ -63,3 +63,6 @@ include(tests/harness/harness.cmake)
 
 include(tests/import/import.cmake)
 include(tests/report/report.cmake)
+include(tests/fleet/fleet.cmake)
+include(tests/watch/watch.cmake)
+include(docs/docs.cmake)

@@ -60,20 +60,14 @@ exit codes: 0 ok · 1 failed (database in a known state) · 2 usage or playbook 
 3 environment error (cannot connect, lock held, tool missing) · 4 declined at a gate ·
 5 failed and recovery failed: needs a human · 130 interrupted]]
 
---- cli.help([verb]) -> the help text of migrun, or of one verb
+--- cli.help([verb]) -> the help text of migrun, or of one verb: its page of the reference
+-- (migrun.docs, the same text as `migrun help VERB` and the man page)
 function M.help(name)
   if name then
-    local v = commands.by_name[name]
-    if not v then usage("no verb named '" .. name .. "'" .. text.did_you_mean(name, verb_names())) end
-    local lines = { string.format("migrun %s %s", v.name, table.concat(v.args, " ")), "",
-                    wrap(v.summary, 90, 0), "", "options:" }
-    for _, o in ipairs(v.options) do lines[#lines + 1] = option_line(o) end
-    if v.passthrough then
-      lines[#lines + 1] = "  (every other argument goes to busted: migrun test -- --help lists them)"
+    if not commands.by_name[name] then
+      usage("no verb named '" .. name .. "'" .. text.did_you_mean(name, verb_names()))
     end
-    lines[#lines + 1] = ""
-    lines[#lines + 1] = EXIT_CODES
-    return table.concat(lines, "\n") .. "\n"
+    return require("migrun.docs").text(name)
   end
   local lines = { "migrun — run a PostgreSQL production migration as a program", "", "usage:",
                   "  migrun PLAYBOOK.lua [options]    run it (same as `migrun run PLAYBOOK.lua`)",

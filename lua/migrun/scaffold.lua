@@ -134,6 +134,11 @@ function M.new(dir)
     out:close()
     made[#made + 1] = dir .. "/" .. f
   end
+  -- an editor's Lua language server completes and checks the playbook with migrun's definitions
+  local luarc = assert(io.open(dir .. "/.luarc.json", "w"))
+  luarc:write(require("migrun.docs.editor").luarc())
+  luarc:close()
+  made[#made + 1] = dir .. "/.luarc.json"
   return made
 end
 

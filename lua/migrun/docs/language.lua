@@ -1,0 +1,310 @@
+--- The reference of the playbook language, as data (lua/migrun/docs/init.lua says how an
+-- entry reads). A new DSL name is one entry here; an option is one line in its entry's
+-- `options`. The suite loads every example with the DSL and runs the ones marked `run`.
+return {
+  name = "language",
+  title = "The playbook language",
+  file = "language.md",
+  intro = [[
+A playbook is a Lua file that declares one `playbook`. The names of the language are globals
+in its environment: `playbook`, `phase`, `step`, `sql`, `gate`, `backfill`, `expect`,
+`backup`, `var` and `env` (and the rest of Lua). Paths in it (`sql "x.sql"`, `report`,
+`backup.dump { dir = }`, `expect.schema`) are relative to the playbook file.
+
+Everything is checked when the file loads, before a database is touched: an unknown key, a
+misspelt name (`phsae`, `expect.cuont`), a wrong type, a budget that does not parse, a
+missing `.sql` file or two phases of one name is an error naming the file and line, with
+"did you mean" (exit 2).
+
+A duration is a string of numbers with units: `400ms`, `2s`, `5m`, `1m30s`, `1.5h` (units
+ns, us, ms, s, m or min, h).]],
+  -- the examples of options are fields of these entries' tables, or whole steps
+  option_context = { phase = "phase", sql = "phase", step = "phase", backfill = "steps" },
+  entries = {
+    {
+      name = "playbook",
+      usage = 'playbook "NAME" { OPTION = VALUE, ..., PHASE | GATE, ... }',
+      summary = "Declares the playbook of this file: its options, then its phases and gates in the " ..
+                "order they run.",
+      text = [[
+A run takes the advisory lock (one run per database at a time), checks the `preflight` on a
+fresh start, snapshots the row counts of the tables it touches or protects, takes the
+`backup`, then runs each phase and asks each gate in order, skipping what the ledger says is
+applied. Once every phase is applied it checks `verify` and the `protect` tables, and writes
+the report. When something fails, `on_failure` decides what happens to the phases this run
+applied.]],
+      options = {
+        { "description", "TEXT", "One line for plans and reports.", 'description = "orders get a status"' },
+        { "database", "URL", "The target when there is no --db; else DATABASE_URL, else libpq's PG* " ..
+          "variables. Keep its password in ~/.pgpass or a service file.", 'database = "postgresql:///shop"' },
+        { "budget", "DURATION | { DURATION, warn = true }", "The time the whole run may take, counted " ..
+          "from the first phase; time waiting at a gate is reported apart and never counts. An over-run " ..
+          "fails the run, or only warns with warn = true.", 'budget = "5m"' },
+        { "lock_timeout", "DURATION", "How long a statement waits for a lock (default 2s). A phase " ..
+          "that hits it (55P03), a deadlock (40P01) or a serialization failure (40001) is rolled back " ..
+          "and retried whole, with backoff: nothing queues behind migrun for longer.", 'lock_timeout = "2s"' },
+        { "statement_timeout", "DURATION", "The longest any statement may run; budgets set a tighter " ..
+          "one from what is left of them.", 'statement_timeout = "10m"' },
+        { "retries", "N", "How many times a phase is retried after a lock timeout, deadlock or " ..
+          "serialization failure (default 5).", "retries = 3" },
+        { "on_failure", '"rollback" | "stop" | "restore"', "What a failure does (default \"rollback\"): " ..
+          "rollback rolls the failed phase back, then runs the rollback of each phase this run applied, " ..
+          "newest first; stop leaves applied phases as they are; restore restores the backup this run " ..
+          "took (a dump into a new database that takes the target's name, the failed one kept as " ..
+          "<db>_failed_<stamp>).", 'on_failure = "stop"' },
+        { "preflight", "{ EXPECTATION, ... }", "The state the playbook was written for, checked on a " ..
+          "fresh start before anything changes; a failure stops the run with nothing touched (exit 1).",
+          'preflight = { expect.tables { schema = "public", count = 2 } }' },
+        { "backup", "BACKUP", "Taken after the preflight, before the first phase: backup.dump { ... } " ..
+          "or backup.tables { ... }. on_failure = \"restore\" needs one that can restore itself.",
+          'backup = backup.dump { dir = "backups", keep = 5 }' },
+        { "protect", '{ TABLE, ... } | { TABLE = "same" | "grow" }', "Tables whose every row must " ..
+          "survive: their row count and a content fingerprint are taken at the start and compared at " ..
+          "the end; \"grow\" allows new rows only.", 'protect = { "orders", customers = "grow" }' },
+        { "verify", "{ EXPECTATION, ... }", "The final suite, checked once every phase is applied.",
+          "verify = { expect.foreign_keys { count = 1 } }" },
+        { "report", "FILE", "The report's path (FILE.md, or FILE.html), relative to the playbook; the " ..
+          "run id goes into the name (reports/x-run-12.md), so a later run never overwrites it, and " ..
+          "the JSON goes beside it.", 'report = "reports/orders.md"' },
+        { "snapshot", "{ TABLE, ... }", "More tables for the report's before / after row counts.",
+          'snapshot = { "audit_log" }' },
+        { "lint", '{ ["RULE"] = "off" | "warn" | "error" }', "This playbook's level of lint rules " ..
+          "(migrun lint; docs/lint/).", 'lint = { ["ban-drop-column"] = "warn" }' },
+        { "rehearse", "{ prove_rollbacks = BOOLEAN }", "What migrun rehearse does by default: with " ..
+          "prove_rollbacks, each phase is applied, rolled back and compared with the state before it, " ..
+          "then applied again.", "rehearse = { prove_rollbacks = true }" },
+      },
+      context = "file",
+      run = true,
+      setup = [[
+CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL);
+CREATE TABLE orders (id int PRIMARY KEY, customer_id int NOT NULL, total numeric NOT NULL);
+INSERT INTO customers SELECT g, 'customer ' || g FROM generate_series(1, 100) g;
+INSERT INTO orders SELECT g, 1 + g % 100, g * 1.5 FROM generate_series(1, 1000) g;]],
+      example = [=[
+playbook "orders-status" {
+  description = "orders get a status, then an index on it",
+  budget = "1m",
+  on_failure = "rollback",
+  preflight = {
+    expect.tables { schema = "public", count = 2 },
+    expect.no_orphans "orders.customer_id -> customers.id",
+  },
+  protect = { "customers" },
+
+  phase "add orders.status" {
+    sql [[ALTER TABLE orders ADD COLUMN status text NOT NULL DEFAULT 'open']],
+    verify = { expect.columns("orders", { "status" }) },
+    rollback = sql [[ALTER TABLE orders DROP COLUMN status]],
+  },
+
+  gate "go/no-go" { "Does the application know orders.status?" },
+
+  phase "index orders.status" {
+    transaction = false,
+    sql [[CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_status_idx ON orders (status)]],
+    rollback = sql [[DROP INDEX CONCURRENTLY IF EXISTS orders_status_idx]],
+  },
+
+  verify = {
+    expect.index("orders", { "status" }),
+    expect.count("orders", 1000),
+  },
+}]=],
+      see = { "phase", "gate", "expect", "backup.dump", "run" },
+    },
+    {
+      name = "phase",
+      usage = 'phase "NAME" { STEP, ..., OPTION = VALUE, ... }',
+      summary = "A unit of work: its steps in order, checked by its verify, undone by its rollback.",
+      text = [[
+By default a phase runs in one transaction and its `verify` is checked inside it, before
+COMMIT: a failed step or expectation rolls the whole phase back. Every applied step is
+recorded in the ledger in the same transaction as its work, with the checksum of its SQL or
+code: a second run skips it, and a step changed since it was applied is drift, refused (exit
+2) unless `--allow-drift`.
+
+`transaction = false` runs the statements one by one, each committed on its own: for `CREATE
+INDEX CONCURRENTLY`, `VACUUM` and backfills. Its `rollback` is then the only way back.
+
+A phase's name is unique in its playbook and is how `--from`, `--only`, `--to` and the ledger
+know it.]],
+      options = {
+        { "description", "TEXT", "One line for plans and reports.", 'description = "adds orders.note"' },
+        { "budget", "DURATION | { DURATION, warn = true }", "The time the phase may take: over it, the " ..
+          "phase fails (or only warns with warn = true). Each statement gets a statement_timeout from " ..
+          "what is left.", 'budget = { "400ms", warn = true }' },
+        { "verify", "{ EXPECTATION, ... }", "Checked after the steps, inside the phase's transaction " ..
+          "(after each statement is committed when transaction = false).",
+          'verify = { expect.columns("orders", { "note" }) }' },
+        { "rollback", "STEP | function(db, run)", "What undoes the phase once it committed: sql, a step, a " ..
+          "function or a backfill. migrun rollback and on_failure = \"rollback\" run it.",
+          "rollback = sql [[ALTER TABLE orders DROP COLUMN note]]" },
+        { "transaction", "BOOLEAN", "false: each statement commits on its own (default true).",
+          "transaction = false" },
+        { "lock_timeout", "DURATION", "The playbook's lock_timeout, for this phase.", 'lock_timeout = "5s"' },
+        { "statement_timeout", "DURATION", "The playbook's statement_timeout, for this phase.",
+          'statement_timeout = "30m"' },
+        { "retries", "N", "The playbook's retries, for this phase.", "retries = 10" },
+      },
+      example = [=[
+phase "add orders.note" {
+  sql [[ALTER TABLE orders ADD COLUMN note text]],
+  budget = "10s",
+  verify = { expect.columns("orders", { "note" }) },
+  rollback = sql [[ALTER TABLE orders DROP COLUMN note]],
+}]=],
+      see = { "sql", "step", "backfill", "expect", "rollback" },
+    },
+    {
+      name = "sql",
+      usage = { 'sql "FILE.sql"', "sql [[SQL]]", 'sql("FILE.sql" | SQL, { OPTION = VALUE, ... })' },
+      summary = "An SQL step: a file, or inline SQL.",
+      text = [[
+A string ending in `.sql` with no white space is a file, relative to the playbook; any other
+string is SQL. A file may hold many statements; they run one by one, and an error names the
+file, line and column.
+
+The `--set` variables expand as psql's do: `:name`, `:'name'` (a literal) and `:"name"` (an
+identifier). The step's checksum is of the SQL that runs, so a changed file, or another
+value, is drift.]],
+      options = {
+        { "budget", "DURATION | { DURATION, warn = true }", "The time this step may take.",
+          'sql("SELECT pg_sleep(0.1)", { budget = "1s" })' },
+        { "name", "TEXT", "Its name in plans, reports and the ledger (default: the file, else " ..
+          "\"sql #N\", N its place in the phase).",
+          [[sql("DELETE FROM sessions WHERE expires < now()", { name = "old sessions" })]] },
+      },
+      context = "phase",
+      example = [=[
+sql "sql/011_fix_conflicts.sql",
+sql [[UPDATE orders SET total = 0 WHERE total < 0]],]=],
+      see = { "phase", "step" },
+    },
+    {
+      name = "step",
+      usage = { 'step "NAME" (function(db, run) ... end)',
+                'step "NAME" (function(db, run) ... end, { OPTION = VALUE })' },
+      summary = "A Lua step: code with the connection, for what SQL alone cannot say.",
+      text = [[
+`db` is the run's connection, inside the phase's transaction: `db:query(sql, ...)` returns the
+rows, `db:exec(sql, ...)` the number of rows affected (values travel as $1, $2, ...
+parameters). A step that returns an integer reports it as its rows.
+
+`run` holds `run.vars` (the `--set` variables), `run.log(msg)` (printed, and kept in the
+report), `run.before` (the run-start snapshot: `run.before.count("tools")`), `run.id`,
+`run.dry_run`, `run.dir` (the playbook's directory) and `run.conninfo` (for a second
+connection).
+
+The checksum is of the function's source text. A budget stops the function when it runs out.]],
+      options = {
+        { "budget", "DURATION | { DURATION, warn = true }", "The time this step may take.",
+          'step "count" (function(db) return db:exec("SELECT 1") end, { budget = "1s" })' },
+      },
+      context = "phase",
+      example = [[
+step "copy dh_tool" (function(db, run)
+  local n = db:exec [=[INSERT INTO tools (id, name) SELECT id, name FROM dh_tool
+                      ON CONFLICT (id) DO NOTHING]=]
+  run.log(n .. " tools copied")
+  return n
+end)]],
+      see = { "phase", "sql", "expect.that" },
+    },
+    {
+      name = "gate",
+      usage = 'gate "NAME" { "QUESTION", ... }',
+      summary = "A checklist a person answers before the run goes on.",
+      text = [[
+On a terminal each question is asked in turn; without one the run needs `--yes`, else it is
+refused before anything runs (exit 4). A "no" stops the run at the gate (exit 4): what ran
+before stays applied. The answers (who, when, each question and answer, how long it took)
+go to the ledger (`migrun.gates`) and the report. A gate after which nothing is left to do
+is not asked.]],
+      example = [[gate "go/no-go" { "Staging passed?", "Team notified?" }]],
+      see = { "playbook", "run" },
+    },
+    {
+      name = "backfill",
+      usage = { 'backfill "TABLE" { set = "COL = EXPR", where = "CONDITION", OPTION = VALUE, ... }',
+                'backfill "TABLE" { from = "SOURCE", select = "EXPRS", OPTION = VALUE, ... }' },
+      summary = "A batched, resumable, throttled update (or copy) of a big table, as a step.",
+      text = [[
+Keyset batches on the key (the primary key unless `key` names one; composite keys work):
+each batch is one statement, its own short transaction under the lock timeout, that picks the
+next rows after the last key, updates or copies them and moves the checkpoint
+(`migrun.backfill`) in the same statement. After kill -9, Ctrl-C or a lost connection, a rerun
+goes on from the checkpoint, never repeating a batch nor skipping one.
+
+The batch size tunes itself so a batch takes about `target`; `max_rate`, `max_replica_lag`
+and `pause_if` slow it down. Throughput and pauses go to the report.
+
+A backfill commits batch by batch: its phase needs `transaction = false`. The update form
+needs `where`, the condition of rows still to do, so a rerun skips the ones done. The copy
+form (`from`, `select`) inserts into TABLE the rows of SOURCE.]],
+      options = {
+        { "set", "TEXT", "The update: SET's list of assignments.",
+          'backfill "accounts" { set = "email = lower(email)", where = "email <> lower(email)" }' },
+        { "where", "TEXT", "The rows still to do (update form: required).",
+          'backfill "accounts" { set = "flag = true", where = "flag IS NULL" }' },
+        { "key", "COLUMN | { COLUMN, ... }", "The columns the batches walk (default: the primary key); " ..
+          "unique and indexed.", 'backfill "events" { set = "v = 1", where = "v IS NULL", key = "event_id" }' },
+        { "batch", '"auto" | N', "Rows per batch: a fixed number, or auto (the default), tuned to target.",
+          'backfill "t" { set = "v = 1", where = "v IS NULL", batch = 5000 }' },
+        { "target", "DURATION", "How long a batch should take (default 200ms): no batch holds its row " ..
+          "locks much longer.", 'backfill "t" { set = "v = 1", where = "v IS NULL", target = "100ms" }' },
+        { "max_rate", "N | \"Nk/s\"", "At most this many rows per second (2000, \"50k/s\").",
+          'backfill "t" { set = "v = 1", where = "v IS NULL", max_rate = "50k/s" }' },
+        { "max_replica_lag", "DURATION", "Pause while the slowest standby replays further behind than " ..
+          "this (a stuck standby counts).",
+          'backfill "t" { set = "v = 1", where = "v IS NULL", max_replica_lag = "5s" }' },
+        { "pause_if", "function(db) -> BOOLEAN", "Asked between batches: true pauses.",
+          'backfill "t" { set = "v = 1", where = "v IS NULL",\n' ..
+          '  pause_if = function(db)\n' ..
+          '    return db:query("SELECT count(*) AS n FROM pg_locks WHERE NOT granted")[1].n > 0\n' ..
+          '  end }' },
+        { "from", "TABLE", "Copy form: the table whose rows are copied into TABLE.",
+          'backfill "tools" { from = "dh_tool", select = "id, name" }' },
+        { "select", "TEXT", "Copy form: the select list of what is inserted, over `from`.",
+          'backfill "tools" { from = "dh_tool", select = "id, upper(name)" }' },
+        { "columns", "{ COLUMN, ... }", "Copy form: the columns of TABLE the select list fills.",
+          'backfill "tools" { from = "dh_tool", select = "id, name", columns = { "id", "label" } }' },
+        { "on_conflict", "TEXT", "Copy form: what follows ON CONFLICT in the INSERT.",
+          'backfill "tools" { from = "dh_tool", select = "id, name", on_conflict = "(id) DO NOTHING" }' },
+        { "name", "TEXT", "The step's name (default \"backfill TABLE\").",
+          'backfill "t" { set = "v = 1", where = "v IS NULL", name = "fill v" }' },
+        { "budget", "DURATION | { DURATION, warn = true }", "The time this step may take.",
+          'backfill "t" { set = "v = 1", where = "v IS NULL", budget = "2h" }' },
+      },
+      context = "steps",
+      example = [[
+backfill "accounts" {
+  set = "email_normalized = lower(trim(email))",
+  where = "email_normalized IS NULL",
+  target = "200ms",
+  max_replica_lag = "10s",
+}]],
+      see = { "phase", "ledger.backfill" },
+    },
+    {
+      name = "var",
+      usage = { "var.NAME", 'var("NAME", DEFAULT)' },
+      summary = "A playbook variable, from --set NAME=VALUE (a string; nil when unset).",
+      text = [[
+`var("NAME", DEFAULT)` gives DEFAULT when it is unset. Variables are read-only. The run's
+variables go to the ledger and the report; in SQL they expand as `:NAME` (see `sql`).]],
+      context = "phase",
+      example = [[sql("DELETE FROM sessions WHERE created < now() - interval '" .. var("keep", "30 days") .. "'")]],
+      see = { "env", "sql" },
+    },
+    {
+      name = "env",
+      usage = { "env.NAME", 'env("NAME", DEFAULT)' },
+      summary = "An environment variable of the migrun process (nil when unset).",
+      text = [[
+`env("NAME", DEFAULT)` gives DEFAULT when it is unset.]],
+      example = [[report = "reports/" .. env("DEPLOY_ENV", "staging") .. ".md"]],
+      see = { "var" },
+    },
+  },
+}
