@@ -3,17 +3,35 @@
 --   1 backup (pg_dump, checksummed, read back)        4 seed the 9 default sections per workspace
 --   2 structural: workspace_id, kb_sections, RLS       5 import legacy ICP/product/competitor/persona
 --   3 backfill workspace ids from user associations    6 smoke tests (8 categories), RLS as 2 roles
+-- then the package's "Maintenance" advice as a watch window: slow queries and the RLS
+-- policies under production load, compared with before the migration.
 --
+--   SLACK_WEBHOOK=https://hooks.slack.com/... \
 --   migrun playbooks/kb_workspace.lua --db "$PROD_DB_URL" --set backup_dir=/srv/backups
---   migrun --sandbox --load sql/kb_workspace/before.sql playbooks/kb_workspace.lua --yes
+--   migrun --sandbox --load sql/kb_workspace/before.sql playbooks/kb_workspace.lua --yes \
+--          --set watch_for=10s --set watch_every=2s
 --
--- Fixture numbers (sql/kb_workspace/before.sql): 46 entries -> 34 assigned (ws-a 16, ws-b 10,
--- ws-c 8), 8 shared, 4 orphans; 27 sections; 26 legacy entries imported; 72 entries after.
+-- Every check holds on the data it finds, not only on the fixture's (46 entries -> 34
+-- assigned, 8 shared, 4 orphans; 27 sections; 26 legacy entries imported): each entry is
+-- where 03's rules put it, every workspace has its 9 sections, the import brought every
+-- legacy row and grew the KB by exactly that many, and RLS is tried as two real roles.
 -- Rollback plan: each phase has its rollback (on_failure = "rollback", the default); the
 -- package's "immediate rollback" (restore the backup) is `--set on_failure=restore`; its
 -- partial rollback is `SELECT rollback_legacy_import('legacy_icp_data')` (or all sources).
--- Not here: the manual verification and the post-migration checklist (24 h of application
--- logs, team notified, docs updated) stay with the team; this run's report is their input.
+-- The team: "team notification sent about maintenance window" and "team notified of
+-- completion" go to the Slack webhook in SLACK_WEBHOOK (start, gates, the outcome, the
+-- watch); without it the run warns once and sends nothing.
+-- Variables: backup_dir, on_failure, report, watch_for (24h: "application logs monitored for
+-- 24 hours", the database's side of it), watch_every (15s).
+--
+-- Still with people, and why: the package names no application endpoint and no maintenance
+-- switch, so nothing here calls the application (the 30-minute maintenance window is a gate
+-- question); "users can see only their workspace's KB entries" and "all sections are visible
+-- and functional" are checked in the database as two real roles, but the screens themselves
+-- are a person's manual verification; the application logs (errors, 24 hours) are the
+-- application's hosts', outside a database client's reach; "documentation updated" and
+-- "migration marked complete in project management tool" are the team's (this run's report
+-- is their input).
 
 local backup_dir = var("backup_dir", "backups")
 
@@ -24,7 +42,18 @@ local m05 = sql(SQL .. "05_import_legacy_data.sql")
 
 local SECTIONS = { "icp", "products", "competitors", "personas", "value-props", "use-cases",
                    "objections", "resources", "general" }
-local LEGACY = { legacy_icp_data = 5, legacy_products = 8, legacy_competitors = 6, legacy_personas = 7 }
+-- the legacy tables 05 imports, and what they hold (entries per source, as the import must
+-- bring them: one per legacy row)
+local LEGACY = { "legacy_competitors", "legacy_icp_data", "legacy_personas", "legacy_products" }
+local LEGACY_ROWS = {}
+for i, t in ipairs(LEGACY) do
+  LEGACY_ROWS[i] = string.format("SELECT '%s' AS source, count(*)::int AS entries FROM %s", t, t)
+end
+LEGACY_ROWS = table.concat(LEGACY_ROWS, " UNION ALL ") .. " ORDER BY 1"
+-- ... and what the import brought, per source
+local IMPORTED = [[
+  SELECT metadata ->> 'import_source' AS source, count(*)::int AS entries
+  FROM knowledge_base_entries WHERE metadata ? 'import_source' GROUP BY 1 ORDER BY 1]]
 
 -- The workspace distribution of the entries: a row for orphaned and one for shared content
 -- (no workspace), then one per workspace slug.
@@ -33,6 +62,67 @@ local DISTRIBUTION = [[
          count(*)::int AS entries
   FROM knowledge_base_entries e LEFT JOIN workspaces w ON w.id = e.workspace_id
   GROUP BY 1 ORDER BY 1]]
+
+-- 03's rules, entry by entry: shared and system content keeps no workspace (and is marked
+-- shared), user content goes to its creator's first workspace (earliest membership), the rest
+-- are orphans, flagged with why. Imported entries (05) have their legacy row's workspace.
+local PLACEMENT = [[
+  WITH home AS (SELECT DISTINCT ON (user_id) user_id, workspace_id FROM workspace_members
+                ORDER BY user_id, joined_at, workspace_id)
+  SELECT count(*) FILTER (WHERE e.workspace_id IS NOT NULL) AS assigned,
+         count(*) FILTER (WHERE e.workspace_id IS NULL AND e.is_shared) AS shared,
+         count(*) FILTER (WHERE e.metadata ? 'orphaned') AS orphans,
+         count(*) FILTER (WHERE NOT coalesce(CASE
+           WHEN e.metadata ? 'import_source' THEN e.workspace_id IS NOT NULL
+           WHEN e.is_shared OR e.created_by IS NULL THEN e.workspace_id IS NULL AND e.is_shared
+           WHEN h.workspace_id IS NOT NULL THEN e.workspace_id = h.workspace_id
+           ELSE e.workspace_id IS NULL AND e.metadata ->> 'orphan_reason' =
+                  CASE WHEN EXISTS (SELECT 1 FROM users u WHERE u.id = e.created_by)
+                       THEN 'creator has no workspace' ELSE 'creator no longer exists' END
+           END, false)) AS misplaced
+  FROM knowledge_base_entries e LEFT JOIN home h ON h.user_id = e.created_by]]
+
+local function placed(label)
+  return expect.that(label, function(db)
+    local r = db:query(PLACEMENT)[1]
+    local dist = db:query(DISTRIBUTION)
+    local parts = {}
+    for _, d in ipairs(dist) do parts[#parts + 1] = string.format("%s %d", d.ws, d.entries) end
+    return r.misplaced == 0, string.format("%d misplaced (%s)", r.misplaced, table.concat(parts, ", ")),
+           "0 misplaced"
+  end, { tables = { "knowledge_base_entries" } })
+end
+
+-- "every workspace has its 9 sections", whatever the number of workspaces
+local function nine_each(label)
+  return expect.that(label, function(db)
+    local r = db:query([[SELECT (SELECT count(*) FROM workspaces) AS workspaces,
+                                (SELECT count(*) FROM kb_sections) AS sections,
+                                (SELECT count(*) FROM workspaces w WHERE (SELECT count(*) FROM kb_sections s
+                                   WHERE s.workspace_id = w.id) <> 9) AS wrong]])[1]
+    return r.wrong == 0, string.format("%d sections for %d workspaces, %d without exactly 9", r.sections,
+                                       r.workspaces, r.wrong),
+           string.format("%d sections for %d workspaces, 0 without exactly 9", 9 * r.workspaces, r.workspaces)
+  end, { tables = { "kb_sections" } })
+end
+
+-- the import brought each legacy row once, per source, and the KB grew by exactly that many
+-- since the run started
+local function imported_all(label)
+  return expect.that(label, function(db, ctx)
+    local function text(res)
+      local parts = {}
+      for _, r in ipairs(res) do parts[#parts + 1] = string.format("%s %d", r.source, r.entries) end
+      return table.concat(parts, ", ")
+    end
+    local got, want = text(db:query(IMPORTED)), text(db:query(LEGACY_ROWS))
+    local legacy = db:query("SELECT sum(entries)::int AS n FROM (" .. LEGACY_ROWS .. ") AS l")[1].n or 0
+    local now = db:query("SELECT count(*) AS n FROM knowledge_base_entries")[1].n
+    local grew = now - (ctx.before and ctx.before:count("knowledge_base_entries") or 0)
+    return got == want and grew == legacy, string.format("%s; the KB grew by %d", got, grew),
+           string.format("%s; the KB grew by %d", want, legacy)
+  end, { tables = { "knowledge_base_entries" } })
+end
 
 -- "a second run changes nothing": run the file again inside the check's savepoint (rolled
 -- back afterwards) and compare the row count and content fingerprint of the KB tables
@@ -59,6 +149,15 @@ end
 -- an expectation under a readable name in the report (instead of its SQL)
 local function named(label, e)
   return expect.that(label, function(_, ctx) return e:check(ctx) end, { tables = e:tables() })
+end
+
+-- a number of this database, shown in the report: what the later checks are relative to
+local function recorded(label, query)
+  return expect.that(label, function(db)
+    local r = db:query(query)
+    local v = r[1] and r[1][r.columns[1]]
+    return v ~= nil, tostring(v or 0), "recorded"
+  end)
 end
 
 ---------------------------------------------------------------------------------------------
@@ -114,9 +213,14 @@ local function isolation(i, prefix)
              count(*) FILTER (WHERE workspace_id IS NULL AND is_shared) AS shared,
              (SELECT count(*) FROM kb_sections WHERE workspace_id = $1::uuid) AS sections
       FROM knowledge_base_entries]], me.ws)[1]
+    -- "new KB entries can be created and edited": an entry of each workspace to edit
+    local ids = db:query([[
+      SELECT (SELECT min(id) FROM knowledge_base_entries WHERE workspace_id = $1::uuid) AS mine,
+             (SELECT min(id) FROM knowledge_base_entries WHERE workspace_id = $2::uuid) AS theirs]],
+      me.ws, other.ws)[1]
     local expected = string.format("%s: %d own + %d shared entries, 0 other; sections %d own, 0 other; " ..
-      "insert into own workspace ok, into %s refused (42501)", me.slug, truth.own, truth.shared,
-      truth.sections, other.slug)
+      "insert into own workspace ok, into %s refused (42501); edit own entry: %d row(s), %s's: 0 row(s)", me.slug,
+      truth.own, truth.shared, truth.sections, other.slug, ids.mine and 1 or 0, other.slug)
     local actual = as_role(db, role, me.user_id, function()
       local seen = db:query([[
         SELECT count(*) FILTER (WHERE workspace_id = $1::uuid) AS own,
@@ -133,9 +237,13 @@ local function isolation(i, prefix)
       local refused = "accepted"
       local ok, err = try(db, insert, other.ws)
       if not ok then refused = "refused (" .. tostring(type(err) == "table" and err.sqlstate or err) .. ")" end
+      local edit = "UPDATE knowledge_base_entries SET title = title || '' WHERE id = $1"
+      local _, mine = try(db, edit, ids.mine or -1)
+      local _, theirs = try(db, edit, ids.theirs or -1)
       return string.format("%s: %d own + %d shared entries, %d other; sections %d own, %d other; " ..
-        "insert into own workspace %s, into %s %s", me.slug, seen.own, seen.shared, seen.other, secs.own,
-        secs.other, own_ok and "ok" or "refused", other.slug, refused)
+        "insert into own workspace %s, into %s %s; edit own entry: %s row(s), %s's: %s row(s)", me.slug, seen.own,
+        seen.shared, seen.other, secs.own, secs.other, own_ok and "ok" or "refused", other.slug, refused,
+        tostring(mine), other.slug, tostring(theirs))
     end)
     return actual == expected, actual, expected
   end)
@@ -161,24 +269,20 @@ local function smoke(n, e, label)
   return named(string.format("[%s] %s", CATEGORY[n], label or e:describe()), e)
 end
 
-local legacy_rows = {}
-for source, n in pairs(LEGACY) do legacy_rows[#legacy_rows + 1] = { source, n } end
-table.sort(legacy_rows, function(a, b) return a[1] < b[1] end)
-
-local IMPORTED = [[
-  SELECT metadata ->> 'import_source' AS source, count(*)::int AS entries
-  FROM knowledge_base_entries WHERE metadata ? 'import_source' GROUP BY 1 ORDER BY 1]]
-
 -- the partial rollback works: inside the check's savepoint (rolled back afterwards), one
 -- source, then the rest
 local rollback_function_works = expect.that(
-  "rollback_legacy_import('legacy_icp_data') removes 5, rollback_legacy_import() the other 21",
+  "rollback_legacy_import('legacy_icp_data') removes the ICP entries, rollback_legacy_import() the rest",
   function(db)
+    local icp = db:query("SELECT count(*) AS n FROM knowledge_base_entries WHERE metadata ->> 'import_source' = " ..
+                         "'legacy_icp_data'")[1].n
+    local all = db:query("SELECT count(*) AS n FROM knowledge_base_entries WHERE metadata ? 'import_source'")[1].n
     local one = db:query("SELECT rollback_legacy_import('legacy_icp_data') AS n")[1].n
     local rest = db:query("SELECT rollback_legacy_import() AS n")[1].n
     local left = db:query("SELECT count(*) AS n FROM knowledge_base_entries WHERE metadata ? 'import_source'")[1].n
-    return one == 5 and rest == 21 and left == 0,
-           string.format("%d, then %d, %d left", one, rest, left), "5, then 21, 0 left"
+    return one == icp and rest == all - icp and left == 0,
+           string.format("%d, then %d, %d left", one, rest, left),
+           string.format("%d, then %d, 0 left", icp, all - icp)
   end)
 
 -- a KB listing as the app runs it (one workspace, newest first), as a smoke-test role
@@ -205,21 +309,21 @@ playbook "kb-workspace" {
 
   -- before anything: the state the scripts were written for, and the pre-verification
   -- queries of 03 (46 entries: 8 shared, 4 orphans, 34 with a workspace to find)
+  -- 03's pre-verification queries, recorded in the report (the numbers are this database's)
   preflight = {
-    expect.tables { schema = "public", count = 8 },
-    expect.count("knowledge_base_entries", 46),
-    expect.count("workspaces", 3),
+    expect.exists { "workspaces", "users", "workspace_members", "knowledge_base_entries" },
     expect.absent "kb_sections",
-    expect.policies { count = 1 },
-    expect.foreign_keys { count = 2 },
-    named("8 shared/global entries (system content or marked shared)", expect.query([[
-      SELECT count(*) FROM knowledge_base_entries WHERE created_by IS NULL OR is_shared]], 8)),
-    named("4 orphan entries (creator deleted or in no workspace)", expect.query([[
+    named("the read-everything policy is still the KB's only one", expect.query([[
+      SELECT string_agg(polname, ', ') FROM pg_policy WHERE polrelid = 'knowledge_base_entries'::regclass]],
+      "kb_entries_authenticated_read")),
+    recorded("entries (recorded)", "SELECT count(*) FROM knowledge_base_entries"),
+    recorded("shared/global entries: system content or marked shared (recorded)", [[
+      SELECT count(*) FROM knowledge_base_entries WHERE created_by IS NULL OR is_shared]]),
+    recorded("orphan entries: creator deleted or in no workspace (recorded)", [[
       SELECT count(*) FROM knowledge_base_entries e
       WHERE e.created_by IS NOT NULL AND NOT e.is_shared
-        AND NOT EXISTS (SELECT 1 FROM workspace_members m WHERE m.user_id = e.created_by)]], 4)),
-    expect.count("legacy_icp_data", 5), expect.count("legacy_products", 8),
-    expect.count("legacy_competitors", 6), expect.count("legacy_personas", 7),
+        AND NOT EXISTS (SELECT 1 FROM workspace_members m WHERE m.user_id = e.created_by)]]),
+    recorded("legacy rows to import (recorded)", "SELECT sum(entries)::int FROM (" .. LEGACY_ROWS .. ") AS l"),
     -- the import takes each legacy row's workspace: one pointing nowhere would fail it
     expect.no_orphans "legacy_icp_data.workspace_id -> workspaces.id",
     expect.no_orphans "legacy_products.workspace_id -> workspaces.id",
@@ -233,6 +337,9 @@ playbook "kb-workspace" {
   -- nothing outside the KB may change; the legacy tables are read, never written
   protect = { "workspaces", "users", "workspace_members", "legacy_icp_data", "legacy_products",
               "legacy_competitors", "legacy_personas" },
+
+  -- "Team notification sent about maintenance window", "team notified of completion"
+  notify = { webhook = env.SLACK_WEBHOOK, on = { "start", "gate", "success", "failure", "watch" } },
 
   gate "prerequisites" {
     "Direct access to the production database, credentials at hand (never logged)?",
@@ -250,11 +357,13 @@ playbook "kb-workspace" {
       expect.exists "kb_sections",
       expect.rls "knowledge_base_entries",
       expect.rls "kb_sections",
-      expect.policies { count = 5 },                 -- 4 on entries + 1 on sections
+      expect.policies { table = "knowledge_base_entries", count = 4 },
+      expect.policies { table = "kb_sections", count = 1 },
       named("the old read-everything policy is gone", expect.query(
         "SELECT count(*) FROM pg_policy WHERE polname = 'kb_entries_authenticated_read'", 0)),
-      expect.foreign_keys { count = 5 },             -- 2 + entries.workspace_id, .section_id, sections.workspace_id
-      expect.count("knowledge_base_entries", 46, "workspace_id IS NULL"),   -- not backfilled yet
+      expect.foreign_keys { table = "knowledge_base_entries", count = 2 },   -- workspace_id, section_id
+      expect.foreign_keys { table = "kb_sections", count = 1 },
+      expect.count("knowledge_base_entries", 0, "workspace_id IS NOT NULL"),   -- not backfilled yet
     },
     rollback = sql(SQL .. "02_rollback.sql"),
   },
@@ -264,14 +373,10 @@ playbook "kb-workspace" {
     m03,
     budget = { "10m", warn = true },
     verify = {
-      named("entries per workspace: orphaned 4, shared 8, ws-a 16, ws-b 10, ws-c 8", expect.query(DISTRIBUTION,
-        { { "(orphaned)", 4 }, { "(shared)", 8 }, { "ws-a", 16 }, { "ws-b", 10 }, { "ws-c", 8 } })),
-      named("shared content keeps workspace_id NULL (8)", expect.query([[
-        SELECT count(*) FROM knowledge_base_entries WHERE workspace_id IS NULL AND is_shared]], 8)),
-      named("orphans flagged: 2 creator has no workspace, 2 creator no longer exists", expect.query([[
-        SELECT metadata ->> 'orphan_reason' AS reason, count(*)::int FROM knowledge_base_entries
-        WHERE metadata ? 'orphaned' GROUP BY 1 ORDER BY 1]],
-        { { "creator has no workspace", 2 }, { "creator no longer exists", 2 } })),
+      -- the post-verification: every entry where 03's rules put it (shared and system content
+      -- without a workspace, user content in its creator's first workspace, orphans flagged
+      -- with why), with the distribution shown
+      placed("every entry in the workspace 03's rules give it"),
       -- an entry with no workspace is either shared or a flagged orphan: nothing leaks
       named("no unshared, unflagged entry without a workspace", expect.query([[
         SELECT count(*) FROM knowledge_base_entries
@@ -287,10 +392,7 @@ playbook "kb-workspace" {
     m04,
     budget = { "2m", warn = true },
     verify = {
-      expect.count("kb_sections", 27),                                    -- 3 workspaces x 9
-      named("every workspace has exactly 9 sections", expect.query([[
-        SELECT count(*) FROM workspaces w
-        WHERE (SELECT count(*) FROM kb_sections s WHERE s.workspace_id = w.id) <> 9]], 0)),
+      nine_each("every workspace has exactly 9 sections"),
       expect.count("knowledge_base_entries", 0, "workspace_id IS NOT NULL AND section_id IS NULL"),
       expect.exists "kb_section_overview",
       idempotent(m04),
@@ -307,8 +409,7 @@ playbook "kb-workspace" {
     m05,
     budget = { "15m", warn = true },
     verify = {
-      expect.delta("knowledge_base_entries", 26),                         -- 5 + 8 + 6 + 7
-      named("imported per source: competitors 6, icp 5, personas 7, products 8", expect.query(IMPORTED, legacy_rows)),
+      imported_all("imported per source = the legacy tables' rows, and nothing else added"),
       expect.count("knowledge_base_entries", 0, "metadata ? 'import_source' AND section_id IS NULL"),
       expect.function_exists "rollback_legacy_import",
       rollback_function_works,
@@ -334,7 +435,7 @@ playbook "kb-workspace" {
     smoke(1, expect.columns("kb_sections", { "workspace_id", "slug", "name", "icon", "description", "position" })),
     smoke(1, expect.exists { "kb_sections", "kb_section_overview" }),
     -- 2 data integrity
-    smoke(2, expect.count("knowledge_base_entries", 72)),                 -- 46 + 26 imported
+    imported_all("[2 integrity] no entry lost: the KB grew by the legacy rows imported, and only by them"),
     smoke(2, expect.no_orphans "knowledge_base_entries.workspace_id -> workspaces.id"),
     smoke(2, expect.no_orphans "knowledge_base_entries.section_id -> kb_sections.id"),
     smoke(2, expect.query([[SELECT count(*) FROM knowledge_base_entries e JOIN kb_sections s ON s.id = e.section_id
@@ -344,29 +445,39 @@ playbook "kb-workspace" {
     -- 3 RLS policies
     smoke(3, expect.rls "knowledge_base_entries"),
     smoke(3, expect.rls "kb_sections"),
-    smoke(3, expect.policies { count = 5 }),
     smoke(3, expect.policies { table = "knowledge_base_entries", count = 4 }),
+    smoke(3, expect.policies { table = "kb_sections", count = 1 }),
     roles_are_plain "[3 RLS] ",
     isolation(1, "[3 RLS] "),
     isolation(2, "[3 RLS] "),
     -- 4 workspace distribution
-    smoke(4, expect.query(DISTRIBUTION, { { "(orphaned)", 4 }, { "(shared)", 8 },
-                                          { "ws-a", 26 }, { "ws-b", 19 }, { "ws-c", 15 } }),
-          "entries per workspace: orphaned 4, shared 8, ws-a 26, ws-b 19, ws-c 15"),
+    placed("[4 distribution] every entry in the workspace 03's rules give it"),
     -- 5 foreign key constraints
-    smoke(5, expect.foreign_keys { count = 5 }),
     smoke(5, expect.foreign_keys { table = "knowledge_base_entries", count = 2 }),
     smoke(5, expect.foreign_keys { table = "kb_sections", count = 1 }),
     -- 6 sections
-    smoke(6, expect.count("kb_sections", 27)),
+    nine_each("[6 sections] every workspace has exactly 9 sections"),
     smoke(6, expect.query("SELECT slug FROM kb_sections WHERE workspace_id = (SELECT id FROM workspaces " ..
                           "ORDER BY slug LIMIT 1) ORDER BY position", SECTIONS), "the 9 default sections, in order"),
     -- 7 legacy import
-    smoke(7, expect.query(IMPORTED, legacy_rows), "imported per source: competitors 6, icp 5, personas 7, products 8"),
+    imported_all("[7 legacy import] imported per source = the legacy tables' rows"),
     smoke(7, expect.function_exists "rollback_legacy_import"),
     -- 8 performance
     smoke(8, expect.index("knowledge_base_entries", { "workspace_id" })),
     smoke(8, expect.index("knowledge_base_entries", { "workspace_id", "section_id", "created_at" })),
     listing_speed,
+  },
+
+  -- "Performance metrics are normal"; Maintenance: "watch for slow queries (run ANALYZE if
+  -- needed)", "check RLS policy performance after production load": each query called at
+  -- least 100 times, before and in the window, against its own mean time before the
+  -- migration (the new policies and indexes are in every KB query's plan), and deadlocks. A
+  -- breach alerts the team: the package's answer is ANALYZE and a look, not a rollback.
+  watch "after the migration" {
+    duration = var("watch_for", "24h"),
+    every = var("watch_every", "15s"),
+    slower = { queries = "50%", min_calls = 100 },
+    deadlocks = 0,
+    on_breach = "alert",
   },
 }

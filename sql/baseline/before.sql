@@ -20,6 +20,21 @@ EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
 DO $$ BEGIN CREATE ROLE service_role NOLOGIN NOINHERIT BYPASSRLS;
 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
 
+-- Supabase keeps extensions in a schema of their own, out of the API's reach (a GRANT on all
+-- tables of public would otherwise reach their views): pg_stat_statements, which every
+-- Supabase project has and the playbook's watch window reads, lives in `extensions`. A
+-- cluster whose template already created it in public (migrun's sandboxes do) has it moved.
+CREATE SCHEMA extensions;
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements') THEN
+    ALTER EXTENSION pg_stat_statements SET SCHEMA extensions;
+  ELSE
+    CREATE EXTENSION pg_stat_statements WITH SCHEMA extensions;
+  END IF;
+END
+$$;
+
 -- the parts of Supabase's own schemas the app relies on
 CREATE SCHEMA auth;
 CREATE TABLE auth.users (

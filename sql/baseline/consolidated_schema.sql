@@ -1,7 +1,8 @@
 -- The schema the consolidated baseline must leave behind (runbook step 8: "diff
 -- consolidated_schema.sql post_migration_schema.sql"): pg_dump --schema-only of a database
--- built from an empty one by 20250906200000_consolidated_baseline.sql. expect.schema compares
--- it with the live schema, ignoring comments, SET lines and OWNER TO.
+-- built from an empty one by 20250906200000_consolidated_baseline.sql, on a Supabase project
+-- (its pg_stat_statements in the extensions schema). expect.schema compares it with the live
+-- schema, ignoring comments, SET lines and OWNER TO.
 --
 -- PostgreSQL database dump
 --
@@ -31,6 +32,15 @@ CREATE SCHEMA auth;
 ALTER SCHEMA auth OWNER TO postgres;
 
 --
+-- Name: extensions; Type: SCHEMA; Schema: -; Owner: postgres
+--
+
+CREATE SCHEMA extensions;
+
+
+ALTER SCHEMA extensions OWNER TO postgres;
+
+--
 -- Name: supabase_migrations; Type: SCHEMA; Schema: -; Owner: postgres
 --
 
@@ -38,6 +48,19 @@ CREATE SCHEMA supabase_migrations;
 
 
 ALTER SCHEMA supabase_migrations OWNER TO postgres;
+
+--
+-- Name: pg_stat_statements; Type: EXTENSION; Schema: -; Owner: -
+--
+
+CREATE EXTENSION IF NOT EXISTS pg_stat_statements WITH SCHEMA extensions;
+
+
+--
+-- Name: EXTENSION pg_stat_statements; Type: COMMENT; Schema: -; Owner: 
+--
+
+COMMENT ON EXTENSION pg_stat_statements IS 'track planning and execution statistics of all SQL statements executed';
 
 --
 -- Name: uid(); Type: FUNCTION; Schema: auth; Owner: postgres

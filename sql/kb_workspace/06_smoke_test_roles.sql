@@ -2,7 +2,8 @@
 -- package: "Test RLS thoroughly before declaring success"): two plain login roles, not
 -- superuser, no BYPASSRLS, that the tests SET ROLE to, as PostgREST does for a request.
 -- Roles are cluster-wide: created only when missing (other databases may share them).
--- Grants are this database's: read and write the KB (RLS decides which rows), read sections.
+-- Grants are this database's: read, add and edit KB entries (RLS decides which rows; the
+-- package: "new KB entries can be created and edited"), read sections.
 -- No password: they cannot log in from outside until someone gives them one.
 
 DO $$
@@ -21,6 +22,6 @@ EXCEPTION WHEN duplicate_object OR unique_violation THEN
 END
 $$;
 
-GRANT SELECT, INSERT ON knowledge_base_entries TO kb_smoke_alpha, kb_smoke_beta;
+GRANT SELECT, INSERT, UPDATE ON knowledge_base_entries TO kb_smoke_alpha, kb_smoke_beta;
 GRANT USAGE ON SEQUENCE knowledge_base_entries_id_seq TO kb_smoke_alpha, kb_smoke_beta;
 GRANT SELECT ON kb_sections, kb_section_overview TO kb_smoke_alpha, kb_smoke_beta;

@@ -46,6 +46,40 @@ BEGIN
 END
 $$;
 
+-- data isolation (runbook 3.2, "test data isolation and permissions"): through the API, a
+-- user reads the organization they belong to and the assignments they are part of (as the
+-- practitioner or the supervisor), nothing of another organization, and writes neither
+-- (assignments are made by the service). The request's user is the JWT's subject, as
+-- PostgREST sets it; the tables' owner (the migration, the service) is not subject to it.
+CREATE OR REPLACE FUNCTION public.current_profile_id() RETURNS uuid
+  LANGUAGE sql STABLE
+  AS $$ SELECT nullif(current_setting('request.jwt.claim.sub', true), '')::uuid $$;
+
+-- security definer: a policy that read profiles as the user would need a policy on profiles
+CREATE OR REPLACE FUNCTION public.current_organization_id() RETURNS uuid
+  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp
+  AS $$ SELECT organization_id FROM public.profiles WHERE id = public.current_profile_id() $$;
+
+ALTER TABLE organizations ENABLE ROW LEVEL SECURITY;
+ALTER TABLE practitioner_assignments ENABLE ROW LEVEL SECURITY;
+
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_policy
+                 WHERE polrelid = 'organizations'::regclass AND polname = 'organizations_own') THEN
+    CREATE POLICY organizations_own ON organizations FOR SELECT
+      USING (id = public.current_organization_id());
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_policy
+                 WHERE polrelid = 'practitioner_assignments'::regclass
+                   AND polname = 'practitioner_assignments_involved') THEN
+    CREATE POLICY practitioner_assignments_involved ON practitioner_assignments FOR SELECT
+      USING (organization_id = public.current_organization_id()
+             AND public.current_profile_id() IN (practitioner_id, supervisor_id));
+  END IF;
+END
+$$;
+
 -- the application's switches for the new features: present, off until it is deployed
 INSERT INTO feature_flags (flag_name, enabled, description) VALUES
   ('organizational_model', false, 'Organizations, coach dashboards, organization context'),

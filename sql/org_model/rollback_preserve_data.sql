@@ -37,5 +37,9 @@ ALTER TABLE profiles
 DROP TABLE IF EXISTS practitioner_assignments;
 DROP TABLE IF EXISTS organizations;
 
+-- the data isolation's helpers (their policies went with the tables)
+DROP FUNCTION IF EXISTS public.current_organization_id();
+DROP FUNCTION IF EXISTS public.current_profile_id();
+
 -- the application's switches for features that no longer exist
 DELETE FROM feature_flags WHERE flag_name IN ('organizational_model', 'multi_role_support');

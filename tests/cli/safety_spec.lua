@@ -101,6 +101,26 @@ playbook "int" {
   end)
 end)
 
+describe("a run over its budget", function()
+  it("is still undone: the budget that ran out does not stop the rollbacks (exit 1, not 5)", function()
+    local dir = H.tmpdir()
+    H.write(dir .. "/budget.lua", [=[
+playbook "budget" {
+  budget = "1s",
+  phase "one" { sql [[CREATE TABLE b_one (x int)]], rollback = sql [[DROP TABLE b_one]] },
+  phase "slow" { sql [[SELECT pg_sleep(3)]] },
+}]=])
+    local name = fresh()
+    local before = H.state(name)
+    local r = H.migrun({ "--db", H.conninfo(name), dir .. "/budget.lua" })
+    assert.equal(1, r.status, r.stdout .. r.stderr)
+    assert.truthy((r.stdout .. r.stderr):find("over its", 1, true) or (r.stdout .. r.stderr):find("budget", 1, true),
+                  r.stdout .. r.stderr)
+    assert.truthy(r.stdout:find("one: rolled back", 1, true), r.stdout)
+    assert.same(before, H.state(name))
+  end)
+end)
+
 describe("migrun rollback", function()
   it("undoes applied phases newest first, across runs, and --to keeps the earlier ones", function()
     local name = fresh()

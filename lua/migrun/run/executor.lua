@@ -75,6 +75,9 @@ local function limit(run, ph, t_phase, st)
     if left and (not ns or left < ns) then ns, what, b = left, w, bb end
   end
   if st and st.budget and not st.budget.warn then consider(st.budget.ns, "step " .. st.name, st.budget) end
+  -- an undo is never stopped by the time the phase or the run was given: a budget that ran
+  -- out may be why it is undone (a rollback's own budget still holds)
+  if run.undoing then return ns, what, b end
   if ph.budget and not ph.budget.warn then
     consider(ph.budget.ns - clock.since(t_phase), "phase '" .. ph.name .. "'", ph.budget)
   end
@@ -442,7 +445,11 @@ end
 -- for a transactional phase; statement by statement for transaction = false)
 function M.exec_rollback(run, ph)
   run.committed = 0
-  return exec_step(run, ph, ph.rollback, clock.now(), ph.transaction)
+  run.undoing = true
+  local ok, res = pcall(exec_step, run, ph, ph.rollback, clock.now(), ph.transaction)
+  run.undoing = nil
+  if not ok then error(res, 0) end
+  return res
 end
 
 return M
