@@ -24,22 +24,26 @@ for n in "${sizes[@]}"; do
     dropdb --if-exists "$1"; createdb "$1"
     psql -X -q -d src -c "COPY seed TO STDOUT" | psql -X -q -d "$1" -c "CREATE TABLE accounts (id bigint PRIMARY KEY, email text, norm text); COPY accounts FROM STDIN; ANALYZE accounts"
   }
-  best_update= best_fill= max_batch= rss=
+  best_update= best_fill= max_batch= rss= ratios=()
   for _ in $(seq "$RUNS"); do
     fresh u
     t0=$(date +%s%N); psql -X -q -d u -c "UPDATE accounts SET norm = lower(trim(email)) WHERE norm IS NULL" >/dev/null; t1=$(date +%s%N)
     ms=$(( (t1 - t0) / 1000000 )); { [ -z "$best_update" ] || [ "$ms" -lt "$best_update" ]; } && best_update=$ms
+    u_ms=$ms
     fresh b
     t0=$(date +%s%N)
     /usr/bin/time -f "%M" -o "$tmp/rss" "$MIGRUN" --db "dbname=b" --quiet --report "$tmp/r.md" "$tmp/pb.lua" >/dev/null
     t1=$(date +%s%N)
     ms=$(( (t1 - t0) / 1000000 )); { [ -z "$best_fill" ] || [ "$ms" -lt "$best_fill" ]; } && best_fill=$ms
+    ratios+=("$(ratio "$ms" "$u_ms")")
     batch=$(lua5.4 -e 'local f = io.open(arg[1]); local s = f:read("a"); print(s:match([["max_batch_ms":([%d%.]+)]]))' "$tmp/r.json" 2>/dev/null ||
             grep -o '"max_batch_ms":[0-9.]*' "$tmp/r.json" | cut -d: -f2)
     max_batch=$(awk -v a="${max_batch:-0}" -v b="${batch:-0}" 'BEGIN { print (a > b ? a : b) }')
     r=$(cat "$tmp/rss"); { [ -z "$rss" ] || [ "$r" -gt "$rss" ]; } && rss=$r
   done
-  report "backfill, $n rows" "$best_fill" "$best_update" 1.10
+  report "backfill, $n rows (best of $RUNS each)" "$best_fill" "$best_update" 1.10
+  printf '%-48s %7s     per round [%s], %s\n' "  median of the per-round ratios" "$(median "${ratios[@]}")" \
+    "${ratios[*]}" "$(load)"
   printf '%-48s %7.0f ms   target 200 ms\n' "  longest batch" "$max_batch"
   printf '%-48s %7d MB   goal < 30 MB\n' "  migrun peak RSS" "$(( rss / 1024 ))"
   if [ -z "$first_ms" ]; then first_ms=$best_fill; first_n=$n; else

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Core benchmarks (issue: the migrun binary and the db module), as ratios against psql:
+# Core benchmarks (issue: the migrun binary and the db module), as ratios against psql, the two
+# interleaved (ab in lib.sh: median of the per-pair ratios):
 #  - stream 1M rows through conn:rows in a Lua loop vs psql -At > /dev/null; peak RSS
 #  - 10,000 single-row parameterized queries vs psql -f of the same 10,000 statements
 #  - migrun --version; sandbox ready time
@@ -18,10 +19,10 @@ for line in io.lines("/proc/self/status") do
   if kb then io.stderr:write(kb, "\n") end
 end
 LUA
-stream_ms=$(best_ms "$MIGRUN" "$tmp/stream.lua")
-psql_ms=$(best_ms psql -X -At -c "$SQL")
+stream() { "$MIGRUN" "$tmp/stream.lua"; }
+stream_psql() { psql -X -At -c "$SQL"; }
+ab "stream 1M rows (conn:rows) vs psql -At" 1.3 stream stream_psql
 rss_kb=$("$MIGRUN" "$tmp/stream.lua" 2>&1 >/dev/null | tail -1)
-report "stream 1M rows (conn:rows) vs psql -At" "$stream_ms" "$psql_ms" 1.3
 printf '%-48s %7s MB   goal <= 30 MB\n' "  peak RSS of that migrun run" "$(( rss_kb / 1024 ))"
 
 cat > "$tmp/many.lua" <<'LUA'
@@ -30,9 +31,9 @@ for i = 1, 10000 do s = s + db:query("SELECT $1::int + 1 AS x", i)[1].x end
 assert(s == 10000 * 10001 // 2 + 10000)
 LUA
 for i in $(seq 10000); do echo "SELECT $i + 1 AS x;"; done > "$tmp/many.sql"
-many_ms=$(best_ms "$MIGRUN" "$tmp/many.lua")
-psqlf_ms=$(best_ms psql -X -q -f "$tmp/many.sql")
-report "10,000 parameterized queries vs psql -f" "$many_ms" "$psqlf_ms" 1.2
+many() { "$MIGRUN" "$tmp/many.lua"; }
+many_psql() { psql -X -q -f "$tmp/many.sql"; }
+ab "10,000 parameterized queries vs psql -f" 1.2 many many_psql
 
 t0=$(date +%s%N)
 for _ in $(seq 100); do "$MIGRUN" --version >/dev/null; done

@@ -99,5 +99,7 @@ seeds_ms=$(best_ms_any "${lint_cmd[@]}" "${seeds[@]}")
 verdict=$(awk -v ms="$seeds_ms" 'BEGIN { print (ms < 50 ? "ok" : "OVER") }')
 printf '%-48s %7s ms   goal < 50 ms  %s\n' "migrun lint playbooks/*.lua (${#seeds[@]} playbooks)" \
   "$seeds_ms" "$verdict"
+[ -z "${BENCH_TSV:-}" ] || printf '%s\t%s\t-\t-\t-\t-\t< 50 ms\t%s\t%s\t%s\n' "lint playbooks/*.lua (best of $RUNS)" \
+  "$seeds_ms" "$verdict" "$(cut -d' ' -f1 /proc/loadavg)" "$RUNS" >> "$BENCH_TSV"
 empty_ms=$(best_ms "$MIGRUN" -e 'return 0')
 printf '%-48s %7s ms\n' "  of which migrun's own start (migrun -e)" "$empty_ms"

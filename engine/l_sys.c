@@ -144,6 +144,14 @@ static int l_sys_interrupted(lua_State *L)
     return 1;
 }
 
+/* sys.cpus() -> integer: the processors online (at least 1) */
+static int l_sys_cpus(lua_State *L)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    lua_pushinteger(L, n > 0 ? n : 1);
+    return 1;
+}
+
 static const luaL_Reg sys_funcs[] = {
     {"geteuid",     l_sys_geteuid    },
     {"getpid",      l_sys_getpid     },
@@ -155,6 +163,7 @@ static const luaL_Reg sys_funcs[] = {
     {"free_port",   l_sys_free_port  },
     {"kill",        l_sys_kill       },
     {"interrupted", l_sys_interrupted},
+    {"cpus",        l_sys_cpus       },
     {NULL,          NULL             },
 };
 

@@ -32,8 +32,14 @@
 -- backup.restore(file, {into = NEWDB [, target = server]}) -> info: CREATE DATABASE, restore
 -- backup.restore(file, {target = T, clean = true}) -> info: restore over T (--clean --if-exists;
 --   no target: libpq's default database)
---   more opts: jobs = N, no_owner = true, no_privileges = true, progress, pg_restore = PATH.
+--   more opts: jobs = N, no_owner = true, no_privileges = true, progress, pg_restore = PATH,
+--   checked = SHA256 (the caller has just checked the checksum: not read a second time).
+--   jobs defaults to the machine's processors when restoring into a new database (a failure
+--   drops it, so nothing half-restored is left), and to 1 over an existing one with clean =
+--   true (one transaction: all or nothing).
 --   The checksum is checked first: nothing is touched for a corrupt or truncated file.
+-- backup.checksum(file) -> sha256, manifest: the checksum alone (raises kind="environment"
+--   when it does not match); a dump migrun took was read back in full when it was written
 -- backup.list(dir [, dbname]) -> {info...} newest first
 --
 -- Table snapshots, COPY in binary format (fast partial rollback):
@@ -556,7 +562,7 @@ function M.swap_restore(file, o)
   local stamp = os.date("!%Y%m%d%H%M%S")
   local fresh = (dbname .. "_restored_" .. stamp):sub(1, 63)
   local kept = (dbname .. "_" .. (o.label or "replaced") .. "_" .. stamp):sub(1, 63)
-  local info = M.restore(file, { into = fresh, target = admin_conninfo, jobs = o.jobs })
+  local info = M.restore(file, { into = fresh, target = admin_conninfo, jobs = o.jobs, checked = o.checked })
   if o.release then o.release() end
   local q = function(n) return admin:quote_ident(n) end
   admin:query([[SELECT pg_terminate_backend(pid) FROM pg_stat_activity
@@ -683,11 +689,17 @@ local function check_checksum(file)
   return want, manifest
 end
 
+--- backup.checksum(file) -> sha256, manifest; raises kind="environment" for a missing,
+-- unchecked or corrupt file
+function M.checksum(file)
+  return check_checksum(file)
+end
+
 local function check_restore_opts(opts)
   if type(opts) ~= "table" then usage("backup.restore: options must be a table", 3) end
   local known = { into = "string", target = "any", clean = "boolean", jobs = "number",
                   no_owner = "boolean", no_privileges = "boolean", progress = "boolean",
-                  quiet = "boolean", pg_restore = "string" }
+                  quiet = "boolean", pg_restore = "string", checked = "string" }
   for k, v in pairs(opts) do
     if not known[k] then usage(string.format("backup.restore: unknown option %q", tostring(k)), 3) end
     if known[k] ~= "any" and type(v) ~= known[k] then
@@ -711,7 +723,12 @@ function M.restore(file, opts)
   opts = opts or {}
   check_restore_opts(opts)
   local t0 = clock.now()
-  local sha, manifest = check_checksum(file)        -- before anything is touched
+  local sha, manifest                                -- before anything is touched
+  if opts.checked and opts.checked == read_checksum(file) then
+    sha, manifest = opts.checked, read_manifest(file)
+  else
+    sha, manifest = check_checksum(file)
+  end
 
   local conn, owned, ctx, target_string = open_target(opts.target)
   local _conn <close> = owned and conn or nil  -- luacheck: ignore 211
@@ -740,7 +757,9 @@ function M.restore(file, opts)
   map.dbname = dbname
   local conninfo = pg.build(map)
   local env = with_ctx_env(t.env, ctx)
-  local jobs = opts.jobs or 1
+  -- parallel by default into a new database (dropped if the restore fails); over an existing
+  -- one, one transaction (pg_restore --jobs cannot run in one)
+  local jobs = opts.jobs or (opts.into and math.min(sys.cpus(), 8)) or 1
   local argv = M.restore_argv(conninfo, { pg_restore = pg_restore, clean = opts.clean,
     no_owner = opts.no_owner, no_privileges = opts.no_privileges, jobs = jobs,
     file = jobs > 1 and file or nil })

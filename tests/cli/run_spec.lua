@@ -123,9 +123,14 @@ describe("migrun run", function()
   it("retries a phase whose lock is held, and succeeds once it is released", function()
     local name = fresh()
     local holder = proc.spawn({ "psql", "-X", "-q", "-d", H.conninfo(name), "-c",
-      "BEGIN; LOCK TABLE orders IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(1); COMMIT;" },
+      "BEGIN; LOCK TABLE orders IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(2); COMMIT;" },
       { stdout = "null", stderr = "null" })
-    clock.sleep(300)
+    -- the run starts once the lock is held (a fixed head start loses the race on a busy machine)
+    local admin <close> = H.connect(name)
+    H.eventually(function()
+      return admin:query([[SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+                           WHERE c.relname = 'orders' AND l.mode = 'AccessExclusiveLock' AND l.granted]]).n > 0
+    end)
     local r = run(name, { "--set", "lock_timeout=300ms", FIX .. "/shop.lua" })
     holder:wait(10000)
     assert.equal(0, r.status, r.stdout .. r.stderr)

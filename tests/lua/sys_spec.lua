@@ -38,6 +38,11 @@ describe("sys", function()
     assert.is_false(pcall(sys.kill, -1, 0))
   end)
 
+  it("counts the processors online", function()
+    assert.equal("integer", math.type(sys.cpus()))
+    assert.is_true(sys.cpus() >= 1)
+  end)
+
   it("reports no interrupt when none came", function()
     assert.is_false(sys.interrupted())
   end)

@@ -325,6 +325,31 @@ exit 1
       expect_error("usage", backup.restore, file, { into = src, target = H.conninfo() })
     end)
 
+    it("a checksum the caller says it checked is not trusted when it is not the file's", function()
+      flip_middle(file)
+      local rerr = expect_error("environment", backup.restore, file, { into = "bk_never_c",
+        target = H.conninfo(), checked = string.rep("0", 64), progress = false })
+      assert.equal("corrupt", rerr.reason)
+    end)
+
+    it("restores into a new database with --jobs, over an existing one in one transaction", function()
+      local log = dir .. "/pg_restore.argv"
+      local fake = script(dir .. "/pg_restore", "echo \"$@\" > " .. log .. "; cat > /dev/null; exit 1\n")
+      local sys = require "migrun.core.sys"
+      local jobs = math.min(sys.cpus(), 8)
+      expect_error("environment", backup.restore, file, { into = "bk_jobs_" .. sys.getpid(),
+        target = H.conninfo(), pg_restore = fake, progress = false })
+      assert.truthy(H.read(log):find(jobs > 1 and ("--jobs=" .. jobs) or "--single-transaction", 1, true))
+      expect_error("environment", backup.restore, file, { into = "bk_jobs1_" .. sys.getpid(),
+        target = H.conninfo(), pg_restore = fake, jobs = 1, progress = false })
+      assert.truthy(H.read(log):find("--single-transaction", 1, true))
+      expect_error("environment", backup.restore, file, { target = H.conninfo(src), clean = true,
+        pg_restore = fake, progress = false })
+      local args = H.read(log)
+      assert.truthy(args:find("--single-transaction", 1, true))
+      assert.falsy(args:find("--jobs", 1, true))
+    end)
+
     it("a failing pg_restore drops the database it created", function()
       local fake = script(dir .. "/pg_restore", "cat > /dev/null; echo 'boom' >&2; exit 1\n")
       local into = "bk_fail_" .. require("migrun.core.sys").getpid()
