@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config liblua5.4-dev lua5.4 libpq-dev libssl-dev
       libreadline-dev lua-filesystem lua-busted lua-cjson lua-check
       postgresql postgresql-client postgresql-contrib postgresql-15-pgtap
-      libpg-query-dev libcurl4-openssl-dev scdoc chromium-headless-shell)
+      libpg-query-dev libcurl4-openssl-dev scdoc chromium-headless-shell zsh fish)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # README command 2 (and .ci/run): install dependencies, build, and run the whole suite with
-# ctest, then again in an AddressSanitizer + UBSan build. --fast skips the sanitizer pass.
+# ctest, the package test (scripts/package-test.sh), then the suite again in an AddressSanitizer
+# + UBSan build. --fast skips the package test and the sanitizer pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -8,6 +9,8 @@ fast=0
 [ "${1:-}" = "--fast" ] && fast=1
 scripts/build.sh build
 (cd build && ctest --output-on-failure -j2)
+# the Debian package, built, installed (in CI with dpkg -i, else unpacked under /tmp) and used
+[ $fast -eq 1 ] || scripts/package-test.sh build
 if [ $fast -eq 0 ]; then
   scripts/build.sh build-asan -DMIGRUN_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=0

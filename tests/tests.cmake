@@ -57,7 +57,7 @@ file(GLOB MR_PLAYBOOKS RELATIVE ${PROJECT_SOURCE_DIR} ${PROJECT_SOURCE_DIR}/play
 add_test(NAME lint_playbooks COMMAND migrun lint ${MR_PLAYBOOKS} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 set_tests_properties(lint_playbooks PROPERTIES ENVIRONMENT "NO_COLOR=1")
 
-add_test(NAME luacheck COMMAND luacheck --no-color -q lua tests playbooks examples
+add_test(NAME luacheck COMMAND luacheck --no-color -q lua tests playbooks examples completions
   WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 include(tests/harness/harness.cmake)
 
