@@ -219,11 +219,10 @@ function M.start(o)
                 { user = user, cwd = dir, env = { LC_ALL = "C.UTF-8", PGDATA = false } }, "initdb")
     spawn_server(sb, false)
     if has_pg_stat_statements(sb) then
-      -- in template1 too, so every database created on the sandbox has the view
-      for _, dbname in ipairs({ "template1", "postgres" }) do
-        local c <close> = db.connect(sb:conninfo(dbname))
-        c:exec("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-      end
+      -- in the database a --sandbox run uses; not in template1, where it would be in every
+      -- new database's public schema (its dumps, its table lists, a GRANT on all its tables)
+      local c <close> = db.connect(sb:conninfo("postgres"))
+      c:exec("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
     end
   end)
   if not ok then

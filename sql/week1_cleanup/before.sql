@@ -13,6 +13,11 @@
 -- Plain SQL (loaded by migrun's script runner): no psql meta-commands, no COPY FROM stdin.
 
 -- Supabase's auth.uid(): the user id of the request's JWT (PostgREST sets the claim)
+-- Query statistics, as production has them (the playbook's watch compares query times with
+-- them); the server must preload the library (a --sandbox cluster does)
+CREATE SCHEMA IF NOT EXISTS extensions;
+CREATE EXTENSION IF NOT EXISTS pg_stat_statements WITH SCHEMA extensions;
+
 CREATE SCHEMA IF NOT EXISTS auth;
 CREATE OR REPLACE FUNCTION auth.uid() RETURNS uuid
   LANGUAGE sql STABLE

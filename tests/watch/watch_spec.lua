@@ -14,6 +14,13 @@ local function query(name, sql, ...)
   return c:query(sql, ...)
 end
 
+-- a fresh database with pg_stat_statements (the sandbox preloads its library)
+local function fresh_db()
+  local name = H.fresh_db("watch")
+  query(name, "CREATE EXTENSION pg_stat_statements")
+  return name
+end
+
 local function playbook(text)
   local dir = H.tmpdir()
   H.write(dir .. "/pb.lua", text)
@@ -80,7 +87,7 @@ end
 
 describe("watch: the window after the last phase", function()
   it("records the baseline and every sample in the ledger, and the reports show each figure", function()
-    local name = H.fresh_db("watch")
+    local name = fresh_db()
     query(name, "CREATE TABLE hot (id int PRIMARY KEY, k int NOT NULL); " ..
                 "INSERT INTO hot SELECT g, g % 1000 FROM generate_series(1, 20000) g; CREATE INDEX hot_k ON hot (k)")
     local c <close> = H.connect(name)
@@ -145,7 +152,7 @@ playbook "figures" {
   end)
 
   it("--json: one watch_sample event a tick", function()
-    local name = H.fresh_db("watch")
+    local name = fresh_db()
     local pb = playbook([=[
 playbook "json" {
 ]=] .. PHASE .. [=[
@@ -165,7 +172,7 @@ playbook "json" {
   end)
 
   it("on_breach = \"stop\": real sessions over connections.max end the window, nothing undone (exit 1)", function()
-    local name = H.fresh_db("watch")
+    local name = fresh_db()
     local pb, dir = playbook([=[
 playbook "stop" {
 ]=] .. PHASE .. [=[
@@ -189,7 +196,7 @@ playbook "stop" {
 
   it("on_breach = \"alert\": rolled-back transactions, a spilled sort and a lock wait are reported, " ..
      "and the window runs to its end", function()
-    local name = H.fresh_db("watch")
+    local name = fresh_db()
     query(name, "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT g, 0 FROM generate_series(1, 100) g")
     local pb, dir = playbook([=[
 playbook "alert" {
@@ -234,7 +241,7 @@ playbook "alert" {
   end)
 
   it("a lost connection is a `sampling` breach: alerted, migrun reconnects and the window goes on", function()
-    local name = H.fresh_db("watch")
+    local name = fresh_db()
     local pb, dir = playbook([=[
 playbook "reconnect" {
 ]=] .. PHASE .. [=[
@@ -255,7 +262,7 @@ playbook "reconnect" {
   end)
 
   it("on_breach = \"rollback\": a real deadlock undoes the migration, and the run exits as rolled back", function()
-    local name = H.fresh_db("watch")
+    local name = fresh_db()
     query(name, "CREATE TABLE d (id int PRIMARY KEY, v int); INSERT INTO d VALUES (1, 0), (2, 0)")
     local pb, dir = playbook([=[
 playbook "deadlock" {
@@ -310,7 +317,7 @@ playbook "deadlock" {
   end)
 
   it("an expectation inside the window: the application's health check turns red", function()
-    local name = H.fresh_db("watch")
+    local name = fresh_db()
     local app <close> = fakeapp.start { routes = { 'GET /health 200 {"status":"ok"}' } }
     local pb, dir = playbook([=[
 playbook "health" {
@@ -337,7 +344,7 @@ playbook "health" {
   end)
 
   it("Ctrl-C ends the window: recorded as interrupted, the migration kept and said so (exit 130)", function()
-    local name = H.fresh_db("watch")
+    local name = fresh_db()
     local pb, dir = playbook([=[
 playbook "ctrlc" {
 ]=] .. PHASE .. [=[
@@ -356,7 +363,7 @@ playbook "ctrlc" {
   end)
 
   it("a run killed in its window: the report is rebuilt from the ledger's samples", function()
-    local name = H.fresh_db("watch")
+    local name = fresh_db()
     local pb, dir = playbook([=[
 playbook "killed" {
 ]=] .. PHASE .. [=[
@@ -375,7 +382,7 @@ playbook "killed" {
   end)
 
   it("--dry-run does not watch, and says so", function()
-    local name = H.fresh_db("watch")
+    local name = fresh_db()
     local pb = playbook([=[
 playbook "dry" {
 ]=] .. PHASE .. [=[
@@ -389,7 +396,7 @@ playbook "dry" {
   end)
 
   it("a rehearsal samples once on the clone instead of watching for the whole window", function()
-    local name = H.fresh_db("watch")
+    local name = fresh_db()
     local pb, dir = playbook([=[
 playbook "rehearsed" {
 ]=] .. PHASE .. [=[
@@ -407,7 +414,7 @@ end)
 describe("watch: pg_stat_statements", function()
   it("refuses `slower` without the extension in the target database, naming the fix; the rest works without it",
      function()
-    local name = H.fresh_db("watch")
+    local name = fresh_db()
     query(name, "DROP EXTENSION IF EXISTS pg_stat_statements")
     local pb = playbook([=[
 playbook "no pgss" {
@@ -469,7 +476,7 @@ playbook "no duration" {
   end)
 
   it("refuses on_breach = \"rollback\" when a phase it would undo has no rollback, before anything runs", function()
-    local name = H.fresh_db("watch")
+    local name = fresh_db()
     local pb = playbook([=[
 playbook "no rollback" {
   phase "one way" { sql [[CREATE TABLE w_new (id int)]] },
@@ -487,7 +494,7 @@ describe("watch: the failing twin", function()
 
   -- 200k rows, 1 in 200k matching k: the index finds it in microseconds, a scan takes ms
   setup(function()
-    name = H.fresh_db("watch_twin")
+    name = fresh_db()
     query(name, [[CREATE TABLE hot (id int PRIMARY KEY, k int NOT NULL, v text);
                   INSERT INTO hot SELECT g, g, md5(g::text) FROM generate_series(1, 200000) g;
                   CREATE INDEX hot_k ON hot (k); CREATE INDEX hot_v ON hot (v); ANALYZE hot]])
