@@ -8,13 +8,11 @@ local docs = require "migrun.docs"
 local build = require "migrun.docs.build"
 local commands = require "migrun.commands"
 
-local LANGUAGE_PAGES = { language = true, expect = true, backup = true }
-
 -- the names the reference documents as parts of the language
 local function documented()
   local s = {}
   for _, e in ipairs(docs.entries()) do
-    if LANGUAGE_PAGES[e.page] then s[e.name] = true end
+    if R.LANGUAGE_PAGES[e.page] then s[e.name] = true end
   end
   return s
 end
@@ -26,10 +24,9 @@ end
 
 describe("the reference and the playbook language", function()
   it("has an entry for every name a playbook's environment holds", function()
-    local doc, not_yet = documented(), R.set(R.NOT_YET)
-    local missing = {}
+    local doc, missing = documented(), {}
     for _, name in ipairs(R.sorted(R.names())) do
-      if not doc[name] and not not_yet[name] then missing[#missing + 1] = name end
+      if not doc[name] then missing[#missing + 1] = name end
     end
     assert.are.same({}, missing, say("names of the language with no entry in lua/migrun/docs (add one, or " ..
                                      "list a library function in tests/docs/runtime.lua)", missing))
@@ -54,32 +51,15 @@ describe("the reference and the playbook language", function()
     assert.are.same({}, broken, say("see-also topics that do not exist", broken))
   end)
 
-  it("keeps R.NOT_YET exact: each name exists and is still missing", function()
-    local doc, names, stale = documented(), R.names(), {}
-    local options = R.options()
-    for _, name in ipairs(R.NOT_YET) do
-      local fn, opt = name:match("^([%w_]+)%.([%w_]+)$")
-      local exists = names[name] or (fn and options[fn] and options[fn][opt]) or options[name]
-      if not exists then
-        stale[#stale + 1] = name .. " (no longer in the runtime)"
-      elseif doc[name] or docs.find(name) then
-        stale[#stale + 1] = name .. " (documented now)"
-      end
-    end
-    assert.are.same({}, stale, say("names to remove from R.NOT_YET in tests/docs/runtime.lua", stale))
-  end)
-
   it("lists every option each DSL function accepts, and only those", function()
-    local not_yet, missing, extra = R.set(R.NOT_YET), {}, {}
+    local missing, extra = {}, {}
     for fn, accepted in pairs(R.options()) do
       local e = docs.find(fn)
       local listed = {}
       for _, o in ipairs(e and e.options or {}) do listed[o[1]] = true end
-      if e or not not_yet[fn] then
-        for _, k in ipairs(R.sorted(accepted)) do
-          local key = fn .. "." .. k
-          if not listed[k] and not not_yet[key] and not R.ACCEPTED[key] then missing[#missing + 1] = key end
-        end
+      for _, k in ipairs(R.sorted(accepted)) do
+        local key = fn .. "." .. k
+        if not listed[k] and not R.ACCEPTED[key] then missing[#missing + 1] = key end
       end
       for _, k in ipairs(R.sorted(listed)) do
         if not accepted[k] then extra[#extra + 1] = fn .. "." .. k end

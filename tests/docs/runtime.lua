@@ -13,22 +13,10 @@ R.LIBRARY = {
              "checksum" },
 }
 
---- R.NOT_YET: names that are in the runtime but not yet in the reference nor the editor
--- definitions, each a few lines to add (language.lua / expect.lua / a new page, and
--- lua/migrun/meta/migrun.lua). Kept to the exact list: the specs fail on a name missing from
--- the reference that is not here, on one here that is documented now, and on one here that
--- no longer exists.
-R.NOT_YET = {
-  "watch",                                          -- watch "name" { ... }: the watch window
-  "http.get", "http.post", "http.put", "http.patch", "http.delete", "http.head", "http.request",
-  "http.secret", "http.is_secret", "http.describe",  -- http.* in playbooks (hooks, steps)
-  "playbook.hooks", "playbook.notify",              -- hooks = {before, after, on_failure, always}, notify
-  "expect.http",                                    -- an application endpoint
-  "expect.no_long_transactions", "expect.idle_in_transaction", "expect.connections",
-  "expect.no_blocked_sessions", "expect.replication_lag", "expect.extension",   -- health
-  "expect.pgtap",                                   -- pgTAP test files
-  "fleet",                                          -- the fleet file (migrun.fleet.dsl)
-}
+--- R.LANGUAGE_PAGES: the pages of lua/migrun/docs that document the playbook language (the
+-- others: the command line, the fleet file, the ledger). Each name a playbook has is an entry
+-- of one of them, with an example, and each of their entries names something a playbook has.
+R.LANGUAGE_PAGES = { language = true, expect = true, http = true, backup = true }
 
 local function set(list)
   local s = {}
@@ -86,9 +74,10 @@ function R.upvalue(fn, name)
 end
 
 --- R.options() -> {[function] = set of the option keys it accepts}: the tables dsl.lua,
--- backfill.lua, watch/config.lua and fleet/dsl.lua check keys with (local tables, read through the closures
--- that use them). backup.dump and backup.tables check theirs inside a function: their
--- documented options are proved by loading each one's example instead.
+-- backfill.lua, watch/config.lua, fleet/dsl.lua, expect_http.lua and http.lua check keys with
+-- (local tables, read through the closures that use them). backup.dump, backup.tables and the
+-- health expectations check theirs inside a function: their documented options are proved by
+-- loading each one's example instead.
 function R.options()
   local env = R.env()
   local function keys(t)
@@ -96,18 +85,17 @@ function R.options()
     for k in pairs(t) do s[k] = true end
     return s
   end
-  local o = {
+  return {
     playbook = keys(R.upvalue(env.playbook, "PLAYBOOK_KEYS")),
     phase = keys(R.upvalue(env.phase, "PHASE_KEYS")),
     sql = keys(R.upvalue(env.sql, "STEP_KEYS")),
     step = keys(R.upvalue(env.step, "STEP_KEYS")),
     backfill = keys(R.upvalue(require("migrun.backfill").new, "KEYS")),
+    watch = keys(R.upvalue(require("migrun.watch.config").new, "KEYS")),
+    fleet = keys(R.upvalue(require("migrun.fleet.dsl").load, "KEYS")),
+    ["expect.http"] = keys(R.upvalue(require("migrun.expect_http").new, "OPTIONS")),
+    ["http.request"] = keys(R.upvalue(require("migrun.http").prepare, "OPTIONS")),
   }
-  local ok, watch = pcall(require, "migrun.watch.config")
-  if ok then o.watch = keys(R.upvalue(watch.new, "KEYS")) end
-  local fok, fleet = pcall(require, "migrun.fleet.dsl")
-  if fok then o.fleet = keys(R.upvalue(fleet.load, "KEYS")) end
-  return o
 end
 
 --- R.ACCEPTED: options a runtime table accepts that mean nothing for that function, so the

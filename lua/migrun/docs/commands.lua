@@ -24,7 +24,7 @@ migrun --sandbox --load examples/quickstart/before.sql examples/quickstart/playb
 migrun run playbook.lua --db postgresql://deploy@db1/shop --set batch=500 --report reports/shop.md
 migrun run --dry-run playbook.lua --to "012 remove unused features"
 migrun -e "print(db:query('SELECT version()')[1].version)"]],
-    see = { "playbook", "plan", "rehearse", "exit-codes" },
+    see = { "playbook", "plan", "rehearse", "fleet", "exit-codes" },
   },
   plan = {
     text = [[
@@ -124,11 +124,12 @@ only once verified, with FILE.sha256 and a JSON manifest beside it.]],
   },
   restore = {
     text = [[
-Checks the checksum (and that pg_restore can read it) before anything is touched; a corrupt
-or truncated file is refused (exit 3). `--into NEWDB` restores into a new database. `--clean`
-replaces the target: restored into a new database which then takes the target's name, the
-replaced one kept, renamed; it asks first, and refuses a backup of another database unless
-`--other-database`.]],
+Checks the checksum before anything is touched (migrun read every byte of the dump back when
+it took it); a corrupt or truncated file is refused (exit 3). `--into NEWDB` restores into a
+new database, with as many pg_restore jobs as the machine has processors; a restore that fails
+drops it. `--clean` replaces the target: restored into a new database which then takes the
+target's name, the replaced one kept, renamed; it asks first, and refuses a backup of another
+database unless `--other-database`.]],
     example = [[
 migrun restore backups/shop.dump --into shop_copy
 migrun restore backups/shop.dump --clean --db "$DATABASE_URL"]],

@@ -6,12 +6,14 @@ return {
   file = "expect.md",
   intro = [[
 An expectation describes itself (for plans and reports) and checks itself against the
-database, giving ok, actual and expected. They go in a playbook's `preflight` and `verify`
-and in a phase's `verify`. Each constructor checks its arguments when the playbook loads.
+database, giving ok, actual and expected. They go in a playbook's `preflight` and `verify`,
+in a phase's `verify` and in a `watch`. Each constructor checks its arguments when the
+playbook loads.
 
 A table is named as SQL would: `"orders"` (found on the search_path), `"shop.orders"`, or
 `'"Order Items"'` (quoted: case kept). An expectation on a missing table fails with actual
 "missing".]],
+  option_context = { ["expect.http"] = "verify" },
   entries = {
     {
       name = "expect",
@@ -202,6 +204,150 @@ expect.that("every invoice has a positive total", function(db)
   return n == 0, n .. " invoices", "0 invoices"
 end, { tables = { "invoices" } })]],
       see = { "expect.query", "step" },
+    },
+    {
+      name = "expect.pgtap",
+      usage = { 'expect.pgtap "GLOB"', 'expect.pgtap(GLOB, { schema = SCHEMA })' },
+      summary = "The pgTAP test files GLOB names (a file or a glob, relative to the playbook) pass.",
+      text = [[
+Each file runs statement by statement on the run's connection, inside the phase's
+transaction (a failing test rolls the phase back) or in the final verify, under a savepoint
+that is rolled back: what a test creates leaves nothing behind, nor does the pgtap extension,
+which is created for the tests when the database does not have it and the server does
+(`schema`: where to create it; an installed pgtap is used where it is). A file's own BEGIN, COMMIT and
+ROLLBACK are left out, and so are psql's `\set`, `\pset`, `\unset`, `\timing`, `\echo` and
+`\qecho`; any other psql meta-command is an error. It passes when every test passed (a TODO
+test may fail), each file ran as many tests as it planned, and no statement failed (named by
+file, line and column); the report lists every assertion with its description. A glob that
+matches no file fails the check when it runs: it is not checked when the playbook loads.]],
+      context = "verify",
+      example = [[expect.pgtap "tests/db/*.sql"]],
+      see = { "expect.that" },
+    },
+    {
+      name = "expect.http",
+      usage = "expect.http { url = URL, status = STATUS, OPTION = VALUE, ... }",
+      summary = "An endpoint of the application answers as it should: its status, and what its body holds.",
+      text = [[
+One request, not retried (a watch repeats its checks itself). A timeout, a refused
+connection or a wrong answer is a failed check, never an error: actual says what came back
+(the status and the start of the body, secrets as "***"), or "200 in 35ms". The application
+cannot see an open transaction's work, so in a phase's `verify` it is asked before the phase
+commits: it belongs in the final `verify`, a `preflight` or a `watch`. Redirects are not
+followed.]],
+      options = {
+        { "url", "URL", "The endpoint: http:// or https:// (required).",
+          'expect.http { url = "https://app.example.com/health" }' },
+        { "status", 'N | { N, ... } | "Nxx"', "The statuses that pass (default \"2xx\").",
+          'expect.http { url = "https://app.example.com/health", status = { 200, 204 } }' },
+        { "body_contains", "TEXT", "The body holds this text.",
+          'expect.http { url = "https://app.example.com/health", body_contains = "ok" }' },
+        { "json", '{ ["PATH"] = VALUE, ... }', "The body is JSON and each dotted path in it (\"db.connected\"; " ..
+          "in a list, \"items.1.name\" counts from 1) holds the value (tables compare deeply).",
+          'expect.http { url = "https://app.example.com/health", json = { status = "ok", ["db.connected"] = true } }' },
+        { "within", "DURATION", "The request's timeout, and the slowest answer that passes (default: no " ..
+          "limit but the 10s timeout of every request).",
+          'expect.http { url = "https://app.example.com/health", within = "2s" }' },
+        { "method", "METHOD", "The request's method (default GET).",
+          'expect.http { url = "https://app.example.com/api/ping", method = "POST" }' },
+        { "headers", "{ [NAME] = TEXT | NUMBER | SECRET }", "Request headers; those that carry credentials " ..
+          "(Authorization, Cookie, X-Api-Key, ...) are secrets whatever their origin.",
+          'expect.http { url = "https://app.example.com/admin/health", headers = { Authorization = env.APP_TOKEN } }' },
+        { "body", "TEXT | SECRET", "A request body (not with json_body).",
+          'expect.http { url = "https://app.example.com/api/echo", method = "POST", body = "ping" }' },
+        { "json_body", "VALUE", "A request body encoded as JSON (not with body); `json` is what the " ..
+          "answer must hold.", 'expect.http { url = "https://app.example.com/api/search", method = "POST", ' ..
+          'json_body = { q = "x" }, status = 200 }' },
+        { "verify", "BOOLEAN", "Check the server's TLS certificate and host name (default true).",
+          'expect.http { url = "https://staging.example.com/health", verify = false }' },
+        { "cafile", "PATH", "The CA certificates to check the server with (as given: relative to the " ..
+          "current directory, not the playbook).",
+          'expect.http { url = "https://app.internal/health", cafile = "/etc/ssl/internal-ca.pem" }' },
+      },
+      context = "verify",
+      example = [[
+expect.http { url = "https://app.example.com/api/health", status = 200,
+              json = { status = "ok", ["db.connected"] = true }, within = "2s" }]],
+      see = { "http.request", "watch" },
+    },
+    {
+      name = "expect.no_long_transactions",
+      usage = "expect.no_long_transactions { max = DURATION [, all_databases = true] }",
+      summary = "No transaction of the database has been open longer than max.",
+      text = [[
+A migration's DDL waits for the locks a long transaction holds, and everything queues behind
+it: in a `preflight` this refuses to start into that. A failure names each transaction (at
+most five, then how many more): pid, user, application, client, for how long, its query.
+Sessions are the database's client backends, this run's own connection left out;
+`all_databases = true` looks at the whole cluster.]],
+      context = "verify",
+      example = [[expect.no_long_transactions { max = "5m" }]],
+      see = { "expect.idle_in_transaction", "expect.no_blocked_sessions" },
+    },
+    {
+      name = "expect.idle_in_transaction",
+      usage = "expect.idle_in_transaction { max = DURATION [, all_databases = true] }",
+      summary = "No session has sat idle in a transaction (or an aborted one) longer than max.",
+      text = [[
+A failure names each session (at most five): pid, user, application, client, for how long,
+and the last query it ran. Sessions as for `expect.no_long_transactions`.]],
+      context = "verify",
+      example = [[expect.idle_in_transaction { max = "1m" }]],
+      see = { "expect.no_long_transactions" },
+    },
+    {
+      name = "expect.connections",
+      usage = 'expect.connections { max = N, min = N [, state = "active" | "idle" | "idle in transaction"] ' ..
+              "[, all_databases = true] }",
+      summary = "The number of client sessions (in that state, if given) is at most max and at least min.",
+      text = [[
+Give max, min or both. The actual value is the count, then the sessions by application,
+the biggest five first (`412 (api 380, worker 30, psql 2)`). Sessions as for
+`expect.no_long_transactions`.]],
+      context = "verify",
+      example = [[expect.connections { max = 200 }]],
+      see = { "watch.connections" },
+    },
+    {
+      name = "expect.no_blocked_sessions",
+      usage = { "expect.no_blocked_sessions()",
+                "expect.no_blocked_sessions { min_wait = DURATION [, all_databases = true] }" },
+      summary = "No session waits for a lock (for min_wait or longer, default 0s).",
+      text = [[
+A failure names each waiting session (at most five), its query and the pids that block it
+(`pg_blocking_pids`). The time is counted from the session's last change of state (when its
+statement started), not from when it began to wait. Sessions as for
+`expect.no_long_transactions`.]],
+      context = "verify",
+      example = [[expect.no_blocked_sessions { min_wait = "1s" }]],
+      see = { "expect.no_long_transactions", "watch.lock_waits" },
+    },
+    {
+      name = "expect.replication_lag",
+      usage = "expect.replication_lag { max = DURATION [, standbys = N] }",
+      summary = "Every standby has replayed to within max, and at least `standbys` are connected.",
+      text = [[
+On a primary, each standby of `pg_stat_replication`: none when it has replayed everything,
+else its replay lag (its write lag when that is empty). On a standby, the time since the last
+transaction it replayed, unless it has replayed all it received. With no standby connected it
+passes, unless standbys asks for some. The actual value names each standby (at most five)
+with its lag in time and bytes.]],
+      context = "verify",
+      example = [[expect.replication_lag { max = "10s", standbys = 1 }]],
+      see = { "backfill.max_replica_lag" },
+    },
+    {
+      name = "expect.extension",
+      usage = { "expect.extension(NAME)", 'expect.extension(NAME, { version = "X.Y" })' },
+      summary = "The extension NAME is installed in the database (at that version).",
+      text = [[
+pg_stat_statements, pg_cron, timescaledb, pg_squeeze and the others whose library must be
+loaded at server start must also be in `shared_preload_libraries`. A failure says what to do:
+the version it is at, `CREATE EXTENSION NAME` when the server has it, or that the server does
+not.]],
+      context = "verify",
+      example = [[expect.extension("pg_trgm", { version = "1.6" })]],
+      see = { "expect.schema" },
     },
     {
       name = "expect.NULL",

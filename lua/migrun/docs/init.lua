@@ -1,8 +1,8 @@
 --- migrun.docs: the reference (policy layer). One source, the Lua tables of the pages beside
--- this file (language, expect, backup, commands, ledger); from it come `migrun help TOPIC`,
--- the man pages migrun(1) and migrun-playbook(5) (scdoc, at build time) and the Markdown of
--- docs/reference/ (both written by migrun.docs.build). A verb's usage and options are read
--- from migrun.commands, the command line's own table; its page adds only prose.
+-- this file (commands, language, expect, http, backup, fleet, ledger); from it come `migrun
+-- help TOPIC`, the man pages migrun(1) and migrun-playbook(5) (scdoc, at build time) and the
+-- Markdown of docs/reference/ (both written by migrun.docs.build). A verb's usage and options
+-- are read from migrun.commands, the command line's own table; its page adds only prose.
 --
 -- An entry (see language.lua for many):
 --   { name = "phase", usage = 'phase "NAME" { ... }' | { ... }, summary = "one line",
@@ -16,25 +16,26 @@
 -- A page: { name, title, file (docs/reference/FILE), intro, entries,
 --   option_context = {[entry] = context} }; docs.MAN says which man page holds it.
 --
--- Adding a name of the language (expect.http, watch, ...): its entry in the page's file here;
--- its definition in lua/migrun/meta/migrun.lua (for editors); take it off R.NOT_YET in
--- tests/docs/runtime.lua; `make docs_markdown`. The docs suite (ctest lua_docs) says what is
--- still missing, both ways, and loads every example.
+-- Adding a name of the language: its entry in the page's file here, in the same change as the
+-- name (a new page also goes in PAGES and MAN, and in R.LANGUAGE_PAGES of
+-- tests/docs/runtime.lua when it documents the language); its definition in
+-- lua/migrun/meta/migrun.lua (for editors); `make docs_markdown`. The docs suite (ctest
+-- lua_docs) says what is missing, both ways, and loads every example.
 local text = require "migrun.text"
 
 local M = {}
 
 --- docs.PAGES: in the order of the reference
-M.PAGES = { "commands", "language", "expect", "backup", "ledger" }
+M.PAGES = { "commands", "language", "expect", "http", "backup", "fleet", "ledger" }
 
 --- docs.MAN: the man pages, each the pages it holds in order
 M.MAN = {
   { file = "migrun.1", name = "migrun", section = 1,
     purpose = "run a PostgreSQL production migration as a program",
-    pages = { "commands", "ledger" }, see = "migrun-playbook(5), pg_dump(1), psql(1)" },
+    pages = { "commands", "fleet", "ledger" }, see = "migrun-playbook(5), pg_dump(1), psql(1)" },
   { file = "migrun-playbook.5", name = "migrun-playbook", section = 5,
     purpose = "the playbook language of migrun",
-    pages = { "language", "expect", "backup" }, see = "migrun(1)" },
+    pages = { "language", "expect", "http", "backup" }, see = "migrun(1)" },
 }
 
 --- docs.CONTEXTS: how the suite loads an example, by its entry's `context` (an option's

@@ -7,9 +7,9 @@ return {
   file = "language.md",
   intro = [[
 A playbook is a Lua file that declares one `playbook`. The names of the language are globals
-in its environment: `playbook`, `phase`, `step`, `sql`, `gate`, `backfill`, `expect`,
-`backup`, `var` and `env` (and the rest of Lua). Paths in it (`sql "x.sql"`, `report`,
-`backup.dump { dir = }`, `expect.schema`) are relative to the playbook file.
+in its environment: `playbook`, `phase`, `step`, `sql`, `gate`, `backfill`, `watch`, `expect`,
+`backup`, `http`, `var` and `env` (and the rest of Lua). Paths in it (`sql "x.sql"`, `report`,
+`backup.dump { dir = }`, `expect.schema`, `expect.pgtap`) are relative to the playbook file.
 
 Everything is checked when the file loads, before a database is touched: an unknown key, a
 misspelt name (`phsae`, `expect.cuont`), a wrong type, a budget that does not parse, a
@@ -23,7 +23,7 @@ ns, us, ms, s, m or min, h).]],
   entries = {
     {
       name = "playbook",
-      usage = 'playbook "NAME" { OPTION = VALUE, ..., PHASE | GATE, ... }',
+      usage = 'playbook "NAME" { OPTION = VALUE, ..., PHASE | GATE | WATCH, ... }',
       summary = "Declares the playbook of this file: its options, then its phases and gates in the " ..
                 "order they run.",
       text = [[
@@ -32,7 +32,11 @@ fresh start, snapshots the row counts of the tables it touches or protects, take
 `backup`, then runs each phase and asks each gate in order, skipping what the ledger says is
 applied. Once every phase is applied it checks `verify` and the `protect` tables, and writes
 the report. When something fails, `on_failure` decides what happens to the phases this run
-applied.]],
+applied.
+
+Around the database work, `hooks` call the application (maintenance mode on before the first
+phase, off again whatever happens) and `notify` tells a channel; a `watch` written among the
+phases keeps the run open once it has succeeded, and acts on what it sees.]],
       options = {
         { "description", "TEXT", "One line for plans and reports.", 'description = "orders get a status"' },
         { "database", "URL", "The target when there is no --db; else DATABASE_URL, else libpq's PG* " ..
@@ -73,6 +77,34 @@ applied.]],
         { "rehearse", "{ prove_rollbacks = BOOLEAN }", "What migrun rehearse does by default: with " ..
           "prove_rollbacks, each phase is applied, rolled back and compared with the state before it, " ..
           "then applied again.", "rehearse = { prove_rollbacks = true }" },
+        { "hooks", "{ before =, after =, on_failure =, always = HOOK | { HOOK, ... } }", "What the run " ..
+          "does outside the database. A HOOK is a function(hook) or a request written http.post { ... } " ..
+          "(any http.METHOD), sent later; a list runs in order and stops at the first that fails, and a " ..
+          "request fails on anything but a 2xx answer. before: after the backup, right before the first " ..
+          "phase; one that fails fails the run with nothing changed. after: once the final verify " ..
+          "passed; one that fails fails the run like a failed verify (on_failure undoes the phases). " ..
+          "on_failure: after the failure policy did its work, on any outcome but success (a declined " ..
+          "gate and Ctrl-C included). always: last, whatever the outcome (a watch window opens after it, and " ..
+          "a breach that ends the run calls on_failure then). on_failure and always run only " ..
+          "when before had its turn, and cannot change what happened: one that fails is an error, and " ..
+          "the exit code is at least 1. A function gets `hook`: event, playbook, target (no password), " ..
+          "run_id, vars, dir, db (the run's connection, outside any transaction), outcome (the run's " ..
+          "status: succeeded, rolled_back, ...), phase and error (for on_failure and always) and " ..
+          "log(message). Hooks never run in a dry run, a rehearsal or a run with nothing to do. Every " ..
+          "call is printed, kept in ledger.calls and listed in the report.",
+          'hooks = { before = http.post "https://app.example.com/admin/maintenance-mode",\n' ..
+          '          always = http.delete "https://app.example.com/admin/maintenance-mode",\n' ..
+          '          on_failure = function(hook) hook.log("page on-call: " .. hook.error) end }' },
+        { "notify", "{ webhook = URL, on = { EVENT, ... }, format =, timeout =, headers = } | { CHANNEL, ... }",
+          "Tell a channel what the run does: a POST to webhook at each event of `on` (default: all of " ..
+          "them): start, gate (someone is asked; not with `--yes`), success, failure, watch (a watch " ..
+          "window's breach). format = \"slack\" (the default: a {\"text\": ...} message) or \"json\" (the " ..
+          "fields event, playbook, target, run_id, phase, gate, outcome, error, report, at, host, " ..
+          "migrun_version); timeout (default 5s) and headers go to the request, retried once. The webhook " ..
+          "is a secret (shown as its origin and /***). A notification that fails is a warning, never a " ..
+          "failed run; a webhook that is nil (its environment variable unset) is said once and nothing " ..
+          "is sent. Not in a dry run nor a rehearsal.",
+          'notify = { webhook = env.SLACK_WEBHOOK, on = { "start", "gate", "success", "failure" } }' },
       },
       context = "file",
       run = true,
@@ -111,7 +143,7 @@ playbook "orders-status" {
     expect.count("orders", 1000),
   },
 }]=],
-      see = { "phase", "gate", "expect", "backup.dump", "run" },
+      see = { "phase", "gate", "watch", "expect", "backup.dump", "http", "run" },
     },
     {
       name = "phase",
@@ -287,6 +319,86 @@ backfill "accounts" {
       see = { "phase", "ledger.backfill" },
     },
     {
+      name = "watch",
+      usage = 'watch "NAME" { duration = DURATION, OPTION = VALUE, ..., EXPECTATION, ... }',
+      summary = "A window after the release: the database's figures compared with what they were " ..
+                "before the first phase, every few seconds, and a breach acted on.",
+      text = [[
+Written among the playbook's phases and gates (where does not matter), it opens once the run
+has succeeded: every phase applied, the final verify and `protect` passed, the `after` and
+`always` hooks called. The run stays open for `duration`, its advisory lock held; every
+`every` it samples the database in one statement and judges the figures against the
+thresholds: commits and rollbacks (`pg_stat_database`), deadlocks and bytes of temporary
+files since the window opened, client sessions and sessions waiting on a lock now
+(`pg_stat_activity`), and with `slower` each query's mean time (`pg_stat_statements`).
+migrun's own work is left out. Its expectations are checked at every tick. The baseline is
+taken right after the preflight, before the backup and the first phase.
+
+A breach is a figure past its threshold, a failed expectation, or a tick that could not
+sample. `on_breach` says what it does: "stop" closes the window and the run ends failed (exit
+1) with nothing undone; "rollback" undoes the phases this run applied with their rollbacks,
+newest first, whatever `on_failure` says (exit 1; 5 when a rollback fails); "alert" prints each
+breach once, sends it to the `notify` channels that listen to "watch", and the window goes on.
+A breach that ends the run then calls `hooks.on_failure` (`always` ran before the window).
+
+Several watches open one after another, in the order written, against the same baseline; one
+that ends the run leaves the later ones unopened. A dry run does not watch, and `migrun
+rehearse` samples once, `every` after the last phase. Ctrl-C closes the window: the run is
+interrupted (exit 130) and the migration stays applied. Each tick goes to
+`ledger.watch_samples`, the report and, with `--json`, a `watch_sample` event. docs/watch.md
+tells more.]],
+      options = {
+        { "duration", "DURATION", "How long the window stays open (required). For a test, shorten it " ..
+          "with a variable, every with it: duration = var(\"watch_for\", \"30m\"), every = " ..
+          "var(\"watch_every\", \"15s\").", 'watch "after release" { duration = "30m" }' },
+        { "every", "DURATION", "The time between two samples (default 15s); it may not be longer than " ..
+          "duration.", 'watch "after release" { duration = "30m", every = "30s" }' },
+        { "slower", '"N%" | { queries = "N%", min_calls = N }', "A breach when a query's mean execution " ..
+          "time in the window is more than N% above its mean before the migration. Compared are the " ..
+          "queries (by queryid, summed over users) called at least min_calls times (default 100) both " ..
+          "before the migration and in the window; the breach names the query, both means and both call " ..
+          "counts. It needs pg_stat_statements (PostgreSQL 13 or later, in shared_preload_libraries, the " ..
+          "extension created in the database, pg_read_all_stats to see other users' queries): a run that " ..
+          "cannot read it is refused before anything is touched (exit 3), with the fix.",
+          'watch "after release" { duration = "30m", slower = { queries = "50%", min_calls = 100 } }' },
+        { "rollback_rate", '"N%" | { max = "N%" }', "A breach when rollbacks / (commits + rollbacks) of " ..
+          "the database since the window opened exceed N%.",
+          'watch "after release" { duration = "30m", rollback_rate = "2%" }' },
+        { "deadlocks", "N | { max = N }", "A breach at more than N deadlocks since the window opened " ..
+          "(0: any deadlock).", 'watch "after release" { duration = "30m", deadlocks = 0 }' },
+        { "temp_bytes", 'BYTES | "SIZE" | { max = SIZE }', "A breach when more than this was written to " ..
+          "temporary files since the window opened: bytes, or a size in kB, MB, GB or TB (1024-based, " ..
+          "as PostgreSQL writes them).", 'watch "after release" { duration = "30m", temp_bytes = "1GB" }' },
+        { "connections", "N | { max = N, min = N }", "Client sessions on the database now, migrun's own " ..
+          "left out: a breach above max (N alone is max), or below min.",
+          'watch "after release" { duration = "30m", connections = { max = 200 } }' },
+        { "lock_waits", "N | { max = N, min = N }", "Sessions of the database waiting on a lock now: a " ..
+          "breach above max (N alone is max), or below min.",
+          'watch "after release" { duration = "30m", lock_waits = 5 }' },
+        { "expect", "{ EXPECTATION, ... }", "Checked at every tick (expect.http for the application, the " ..
+          "health expectations for the server); one that fails is a breach. They may also be written in " ..
+          "the watch's list part.",
+          'watch "after release" { duration = "30m",\n' ..
+          '  expect = { expect.http { url = "https://app.example.com/health", status = 200 } } }' },
+        { "on_breach", '"stop" | "rollback" | "alert"', "What a breach does (default \"stop\"): stop closes " ..
+          "the window and fails the run, nothing undone (`migrun rollback` undoes it when you decide to); " ..
+          "rollback also undoes the phases this run applied, and a playbook with a phase it would undo " ..
+          "that has no rollback is refused before anything runs (exit 2); alert reports each breach once " ..
+          "and watches on (the run succeeds).",
+          'watch "after release" { duration = "30m", deadlocks = 0, on_breach = "rollback" }' },
+      },
+      example = [[
+watch "after release" {
+  duration = "30m", every = "15s",
+  slower = { queries = "50%", min_calls = 100 },
+  rollback_rate = "2%", deadlocks = 0, temp_bytes = "1GB",
+  connections = { max = 200 }, lock_waits = { max = 5 },
+  expect.http { url = "https://app.example.com/health", status = 200 },
+  on_breach = "rollback",
+}]],
+      see = { "playbook", "playbook.notify", "expect.http", "ledger.watch_samples" },
+    },
+    {
       name = "var",
       usage = { "var.NAME", 'var("NAME", DEFAULT)' },
       summary = "A playbook variable, from --set NAME=VALUE (a string; nil when unset).",
@@ -302,9 +414,12 @@ variables go to the ledger and the report; in SQL they expand as `:NAME` (see `s
       usage = { "env.NAME", 'env("NAME", DEFAULT)' },
       summary = "An environment variable of the migrun process (nil when unset).",
       text = [[
-`env("NAME", DEFAULT)` gives DEFAULT when it is unset.]],
+`env("NAME", DEFAULT)` gives DEFAULT when it is unset. A variable whose name says it holds a
+credential (it contains TOKEN, SECRET, PASSWORD, PASSWD, KEY, WEBHOOK, AUTH or CREDENTIAL)
+gives a secret: "***" wherever it is shown, its text only in the request that carries it (see
+`http.secret`).]],
       example = [[report = "reports/" .. env("DEPLOY_ENV", "staging") .. ".md"]],
-      see = { "var" },
+      see = { "var", "http.secret" },
     },
   },
 }

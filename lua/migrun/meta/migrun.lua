@@ -22,9 +22,15 @@ function Expectation:as(label) end
 ---@class migrun.Step
 ---@class migrun.Phase
 ---@class migrun.Gate
+---@class migrun.Watch
 ---@class migrun.Playbook
 ---@class migrun.BackupSpec
 ---@class migrun.Null
+
+---A credential: "***" wherever it is shown, its text only in the request that carries it.
+---@class migrun.Secret
+
+---@alias migrun.Text string|migrun.Secret
 
 ---A query's result: rows by position (`res[1].n`), NULL as nil.
 ---@class migrun.Result
@@ -74,8 +80,79 @@ function db:status() end
 
 ---@alias migrun.StepFunction fun(db: migrun.db, run: migrun.Run): integer?
 
+---The options of an HTTP request (http.request; the other http.METHOD take them too).
+---@class migrun.HttpOptions
+---@field url migrun.Text http:// or https://.
+---@field method? string Default "GET".
+---@field headers? table<string, string|number|migrun.Secret>
+---@field body? migrun.Text Not with json.
+---@field json? any A body encoded as JSON (not with body).
+---@field query? table<string, string|number|boolean|migrun.Secret> Appended to the URL, encoded.
+---@field timeout? migrun.Duration An attempt, all of it (default "10s").
+---@field connect_timeout? migrun.Duration
+---@field retries? integer 0..20; default 2 for GET, HEAD, PUT, DELETE, OPTIONS, else 0.
+---@field backoff? migrun.Duration Before the first retry (default "200ms"), doubled each time.
+---@field verify? boolean Check the TLS certificate and host name (default true).
+---@field cafile? string
+---@field max_body? integer Bytes (default 16 MiB).
+
+---A request built while the playbook loads, sent later (a hook).
+---@class migrun.HttpSpec
+---@field method string
+local HttpSpec = {}
+---Sends it now, with its retries.
+---@return migrun.HttpResponse
+function HttpSpec:send() end
+---"POST https://app/admin/maintenance-mode [Authorization: ***]"
+---@return string
+function HttpSpec:describe() end
+
+---A response (any status: a 5xx was retried first).
+---@class migrun.HttpResponse
+---@field status integer
+---@field ok boolean A 2xx status.
+---@field headers table<string, string> Read in any case.
+---@field body string
+---@field json any? Decoded when the Content-Type is JSON.
+---@field json_error string? Why a JSON body did not decode.
+---@field seconds number Of the last attempt.
+---@field attempts integer
+---@field method string
+---@field url string As it may be shown.
+
+---What a hook function gets.
+---@class migrun.Hook
+---@field event "before"|"after"|"on_failure"|"always"
+---@field playbook string
+---@field target string The target, without its password.
+---@field run_id integer
+---@field vars table<string, string> The --set variables.
+---@field dir string The playbook's directory.
+---@field db migrun.db The run's connection, outside any transaction.
+---@field outcome string? The run's status (on_failure, always): "succeeded", "rolled_back", ...
+---@field phase string? The phase that failed.
+---@field error string? The error, secrets removed.
+---@field log fun(msg: any) Printed, and kept in the report.
+
+---@alias migrun.HookItem fun(hook: migrun.Hook)|migrun.HttpSpec
+
+---@class migrun.Hooks
+---@field before? migrun.HookItem|migrun.HookItem[] After the backup, before the first phase.
+---@field after? migrun.HookItem|migrun.HookItem[] Once the final verify passed.
+---@field on_failure? migrun.HookItem|migrun.HookItem[] After the failure policy did its work.
+---@field always? migrun.HookItem|migrun.HookItem[] Last, whatever the outcome.
+
+---@alias migrun.NotifyEvent "start"|"gate"|"success"|"failure"|"watch"
+
+---@class migrun.NotifyChannel
+---@field webhook? migrun.Text A secret; nil (its variable unset): said once, nothing sent.
+---@field on? migrun.NotifyEvent[] Default: every event.
+---@field format? "slack"|"json" Default "slack".
+---@field timeout? migrun.Duration Default "5s".
+---@field headers? table<string, string|number|migrun.Secret>
+
 ---@class migrun.PlaybookOptions
----@field [integer] migrun.Phase|migrun.Gate
+---@field [integer] migrun.Phase|migrun.Gate|migrun.Watch
 ---@field description? string One line for plans and reports.
 ---@field database? string The target when there is no --db.
 ---@field budget? migrun.Budget The whole run.
@@ -91,6 +168,8 @@ function db:status() end
 ---@field snapshot? migrun.Table[]
 ---@field lint? table<string, "off"|"warn"|"error">
 ---@field rehearse? { prove_rollbacks?: boolean }
+---@field hooks? migrun.Hooks What the run does outside the database.
+---@field notify? migrun.NotifyChannel|migrun.NotifyChannel[]
 
 ---@class migrun.PhaseOptions
 ---@field [integer] migrun.Step
@@ -122,6 +201,45 @@ function db:status() end
 ---@field on_conflict? string Copy form: after ON CONFLICT.
 ---@field name? string
 ---@field budget? migrun.Budget
+
+---@alias migrun.Limit integer|{ max?: integer, min?: integer } N alone is max.
+
+---@class migrun.WatchOptions
+---@field [integer] migrun.Expectation
+---@field duration migrun.Duration How long the window stays open (required).
+---@field every? migrun.Duration Between two samples (default "15s").
+---@field slower? string|{ queries: string, min_calls?: integer } "50%": a query that much slower.
+---@field rollback_rate? string|{ max: string } "2%" of the transactions since the window opened.
+---@field deadlocks? integer|{ max: integer } Since the window opened.
+---@field temp_bytes? integer|string|{ max: integer|string } Bytes, or "1GB", "500MB", "64kB".
+---@field connections? migrun.Limit Client sessions now.
+---@field lock_waits? migrun.Limit Sessions waiting on a lock now.
+---@field expect? migrun.Expectation[] Checked at every tick.
+---@field on_breach? "stop"|"rollback"|"alert" Default "stop".
+
+---@class migrun.ExpectHttpOptions
+---@field url migrun.Text http:// or https://.
+---@field status? integer|integer[]|string Default "2xx".
+---@field body_contains? string
+---@field json? table<string, any> Dotted paths ("db.connected", "items.1.name") and their values.
+---@field within? migrun.Duration The timeout, and the slowest answer that passes.
+---@field method? string Default "GET".
+---@field headers? table<string, string|number|migrun.Secret>
+---@field body? migrun.Text
+---@field json_body? any A request body encoded as JSON.
+---@field verify? boolean
+---@field cafile? string
+
+---@alias migrun.FleetTarget string|{ db: string, name?: string }
+
+---@class migrun.FleetOptions
+---@field targets migrun.FleetTarget[]|fun(db: migrun.db): migrun.FleetTarget[]|migrun.Result
+---@field catalog? string The database a targets function queries.
+---@field concurrency? integer Default 4.
+---@field waves? (integer|string)[] 1, "10%", "rest"; default { "rest" }.
+---@field max_failures? integer Default 1; math.huge never stops.
+---@field name? string Default: the file's name.
+---@field report? string Relative to the fleet file.
 
 ---@class migrun.DumpOptions
 ---@field dir? string Relative to the playbook.
@@ -176,16 +294,26 @@ function gate(name) end
 ---@return fun(t: migrun.BackfillOptions): migrun.Step
 function backfill(table) end
 
+---A window after the release: `watch "name" { duration = "30m", thresholds..., on_breach = ... }`.
+---@param name string
+---@return fun(t: migrun.WatchOptions): migrun.Watch
+function watch(name) end
+
+---The fleet file's declaration (a fleet file, not a playbook): `fleet { targets = {...} }`.
+---@param t migrun.FleetOptions
+function fleet(t) end
+
 ---A playbook variable from --set NAME=VALUE: `var.NAME`, `var("NAME", default)`.
 ---@class migrun.Vars
 ---@field [string] string?
 ---@overload fun(name: string, default?: string): string?
 var = {}
 
----An environment variable: `env.NAME`, `env("NAME", default)`.
+---An environment variable: `env.NAME`, `env("NAME", default)`; a secret when NAME says it
+---holds a credential (TOKEN, SECRET, PASSWORD, KEY, WEBHOOK, AUTH, ...).
 ---@class migrun.Env
----@field [string] string?
----@overload fun(name: string, default?: string): string?
+---@field [string] string|migrun.Secret?
+---@overload fun(name: string, default?: string): string|migrun.Secret?
 env = {}
 
 ---The expectations.
@@ -298,6 +426,48 @@ function expect.schema(file, opts) end
 ---@return migrun.Expectation
 function expect.that(description, fn, opts) end
 
+---pgTAP test files (a file or a glob, relative to the playbook) pass.
+---@param glob string
+---@param opts? { schema?: string }
+---@return migrun.Expectation
+function expect.pgtap(glob, opts) end
+
+---An endpoint of the application answers as it should.
+---@param opts migrun.ExpectHttpOptions
+---@return migrun.Expectation
+function expect.http(opts) end
+
+---No transaction has been open longer than max.
+---@param opts { max: migrun.Duration, all_databases?: boolean }
+---@return migrun.Expectation
+function expect.no_long_transactions(opts) end
+
+---No session has sat idle in a transaction longer than max.
+---@param opts { max: migrun.Duration, all_databases?: boolean }
+---@return migrun.Expectation
+function expect.idle_in_transaction(opts) end
+
+---Client sessions (in that state) at most max and at least min.
+---@param opts { max?: integer, min?: integer, state?: "active"|"idle"|"idle in transaction", all_databases?: boolean }
+---@return migrun.Expectation
+function expect.connections(opts) end
+
+---No session waits for a lock (for min_wait or longer).
+---@param opts? { min_wait?: migrun.Duration, all_databases?: boolean }
+---@return migrun.Expectation
+function expect.no_blocked_sessions(opts) end
+
+---Every standby has replayed to within max; at least `standbys` connected.
+---@param opts { max: migrun.Duration, standbys?: integer }
+---@return migrun.Expectation
+function expect.replication_lag(opts) end
+
+---The extension is installed (at that version), and loaded when it must be.
+---@param name string
+---@param opts? { version?: string }
+---@return migrun.Expectation
+function expect.extension(name, opts) end
+
 ---The backup kinds.
 backup = {}
 
@@ -311,3 +481,63 @@ function backup.dump(opts) end
 ---@param opts migrun.TablesOptions
 ---@return migrun.BackupSpec
 function backup.tables(opts) end
+
+---HTTP: while the playbook loads, a request to send later (a hook); at run time (a step, a
+---hook function), the request performed, and its response.
+http = {}
+
+---A request of any method (default GET).
+---@param opts migrun.HttpOptions
+---@return migrun.HttpResponse|migrun.HttpSpec
+function http.request(opts) end
+
+---@overload fun(opts: migrun.HttpOptions): migrun.HttpResponse|migrun.HttpSpec
+---@param url migrun.Text
+---@param opts? migrun.HttpOptions
+---@return migrun.HttpResponse|migrun.HttpSpec
+function http.get(url, opts) end
+
+---@overload fun(opts: migrun.HttpOptions): migrun.HttpResponse|migrun.HttpSpec
+---@param url migrun.Text
+---@param opts? migrun.HttpOptions
+---@return migrun.HttpResponse|migrun.HttpSpec
+function http.post(url, opts) end
+
+---@overload fun(opts: migrun.HttpOptions): migrun.HttpResponse|migrun.HttpSpec
+---@param url migrun.Text
+---@param opts? migrun.HttpOptions
+---@return migrun.HttpResponse|migrun.HttpSpec
+function http.put(url, opts) end
+
+---@overload fun(opts: migrun.HttpOptions): migrun.HttpResponse|migrun.HttpSpec
+---@param url migrun.Text
+---@param opts? migrun.HttpOptions
+---@return migrun.HttpResponse|migrun.HttpSpec
+function http.patch(url, opts) end
+
+---@overload fun(opts: migrun.HttpOptions): migrun.HttpResponse|migrun.HttpSpec
+---@param url migrun.Text
+---@param opts? migrun.HttpOptions
+---@return migrun.HttpResponse|migrun.HttpSpec
+function http.delete(url, opts) end
+
+---@overload fun(opts: migrun.HttpOptions): migrun.HttpResponse|migrun.HttpSpec
+---@param url migrun.Text
+---@param opts? migrun.HttpOptions
+---@return migrun.HttpResponse|migrun.HttpSpec
+function http.head(url, opts) end
+
+---A string (or number) as a secret.
+---@param value string|number|migrun.Secret
+---@return migrun.Secret
+function http.secret(value) end
+
+---True for a secret.
+---@param value any
+---@return boolean
+function http.is_secret(value) end
+
+---A request as it may be shown, secrets as "***".
+---@param req migrun.HttpOptions|migrun.HttpSpec
+---@return string
+function http.describe(req) end
