@@ -281,8 +281,7 @@ M.kinds.replication_lag = {
 }
 
 -- extensions whose library must be loaded at server start for their views and functions
-local PRELOAD = { pg_stat_statements = true, pg_cron = true, timescaledb = true, pg_partman_bgw = true,
-                  auto_explain = true, pg_squeeze = true }
+local PRELOAD = { pg_stat_statements = true, pg_cron = true, timescaledb = true, pg_squeeze = true }
 
 M.kinds.extension = {
   new = function(at, name, opts)

@@ -105,7 +105,12 @@ function M.new(opts, at)
     fail("options must be a table {url = ..., status = 200}, got " .. type(opts))
   end
   for k in pairs(opts) do
-    if not OPTIONS[k] then fail("unknown option " .. tostring(k)) end
+    if not OPTIONS[k] then
+      local names = {}
+      for name in pairs(OPTIONS) do names[#names + 1] = name end
+      table.sort(names)
+      fail("unknown option " .. tostring(k) .. require("migrun.text").did_you_mean(tostring(k), names))
+    end
   end
   if opts.body_contains ~= nil and (type(opts.body_contains) ~= "string" or opts.body_contains == "") then
     fail("body_contains must be a non-empty string")

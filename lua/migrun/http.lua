@@ -157,7 +157,12 @@ function M.prepare(method, opts, fail)
     fail("options must be a table {url = ...}, got " .. type(opts))
   end
   for k in pairs(opts) do
-    if not OPTIONS[k] then fail(string.format("unknown option %s", tostring(k))) end
+    if not OPTIONS[k] then
+      local names = {}
+      for name in pairs(OPTIONS) do names[#names + 1] = name end
+      table.sort(names)
+      fail(string.format("unknown option %s%s", tostring(k), require("migrun.text").did_you_mean(tostring(k), names)))
+    end
   end
   if method and opts.method ~= nil and tostring(opts.method):upper() ~= method then
     fail(string.format("method %s given to a %s request", tostring(opts.method), method))

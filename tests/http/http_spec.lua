@@ -154,6 +154,12 @@ describe("http requests", function()
       end)
     end
 
+    it("suggests the option meant", function()
+      local ok, err = pcall(http.post, { url = "http://x/", tiemout = "1s" })
+      assert.is_false(ok)
+      assert.truthy(err:find("unknown option tiemout (did you mean 'timeout'?)", 1, true), err)
+    end)
+
     it("refuses a header holding a line break in the C binding", function()
       local ok, err = pcall(http.get, { url = app.url .. "/echo",
                                         headers = { ["X-Evil"] = "a\r\nX-Injected: 1" } })

@@ -473,6 +473,22 @@ playbook "no duration" {
   watch "w" { every = "15s" },
 }]=])
     assert.truthy(err:find("needs duration", 1, true), err)
+    err = refused([=[
+playbook "bare number" {
+]=] .. PHASE .. [=[
+  watch "w" { duration = 1800 },
+}]=])
+    assert.truthy(err:find("duration is a duration with its unit, like \"30m\"", 1, true), err)
+  end)
+
+  it("samples a window shorter than the default 15s at its end", function()
+    local pb = playbook([=[
+playbook "short" {
+]=] .. PHASE .. [=[
+  watch "w" { duration = "5s" },
+}]=])
+    local r = H.migrun({ "plan", "--db", H.conninfo(fresh_db()), pb })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
   end)
 
   it("refuses on_breach = \"rollback\" when a phase it would undo has no rollback, before anything runs", function()

@@ -351,8 +351,9 @@ tells more.]],
         { "duration", "DURATION", "How long the window stays open (required). For a test, shorten it " ..
           "with a variable, every with it: duration = var(\"watch_for\", \"30m\"), every = " ..
           "var(\"watch_every\", \"15s\").", 'watch "after release" { duration = "30m" }' },
-        { "every", "DURATION", "The time between two samples (default 15s); it may not be longer than " ..
-          "duration.", 'watch "after release" { duration = "30m", every = "30s" }' },
+        { "every", "DURATION", "The time between two samples (default 15s, or the whole window when it is " ..
+          "shorter); it may not be longer than duration.",
+          'watch "after release" { duration = "30m", every = "30s" }' },
         { "slower", '"N%" | { queries = "N%", min_calls = N }', "A breach when a query's mean execution " ..
           "time in the window is more than N% above its mean before the migration. Compared are the " ..
           "queries (by queryid, summed over users) called at least min_calls times (default 100) both " ..

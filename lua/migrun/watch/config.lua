@@ -60,11 +60,19 @@ function M.new(name, t, at, h)
   if t.duration == nil then
     h.fail(at, "%s: needs duration = \"30m\" (how long to watch after the last phase)", what)
   end
+  for _, k in ipairs({ "duration", "every" }) do
+    if type(t[k]) == "number" then
+      h.fail(at, "%s: %s is a duration with its unit, like \"30m\" or \"15s\", not the number %s", what, k,
+             tostring(t[k]))
+    end
+  end
   local w = { kind = "watch", name = name, file = at.file, line = at.line,
-              duration = tostring(t.duration), every = tostring(t.every or "15s"),
+              duration = tostring(t.duration), every = t.every and tostring(t.every),
               on_breach = t.on_breach or "stop", expectations = {}, thresholds = {} }
   w.duration_ns = h.parse_duration(at, what .. ": duration", t.duration)
-  w.every_ns = h.parse_duration(at, what .. ": every", t.every or "15s")
+  -- every 15 s by default; a window shorter than that is sampled at its end
+  w.every_ns = t.every and h.parse_duration(at, what .. ": every", t.every) or math.min(15e9, w.duration_ns)
+  w.every = w.every or (w.every_ns == 15e9 and "15s" or w.duration)
   if w.duration_ns <= 0 or w.every_ns <= 0 then h.fail(at, "%s: duration and every must be more than 0", what) end
   if w.every_ns > w.duration_ns then
     h.fail(at, "%s: every (%s) is longer than the window (%s)", what, w.every, w.duration)
