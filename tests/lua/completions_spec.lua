@@ -314,7 +314,7 @@ done]],
       -- the completion system with only the functions it needs (compinit reads every file of fpath)
       "fpath=(" .. SRC .. " ${(M)fpath:#*/Completion(|/Base|/Unix|/Zsh)} ${fpath:#*/Completion*}); " ..
       "autoload -Uz compinit; compinit -u -D; bindkey '^I' list-choices; " ..
-      "LISTMAX=0; PS1='RE''ADY> '", "READY> ",
+      "LISTMAX=100000; PS1='RE''ADY> '", "READY> ",
       { "migrun ", "migrun lint --", "migrun lint --format=", "migrun lint ", "migrun a.lua --v",
         "migrun --db postgres://u@h:5/db pl", "migrun help " })
     if not shown then return end
