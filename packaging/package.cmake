@@ -3,8 +3,8 @@
 #   /usr/bin/migrun, /usr/share/migrun/lua, the bash, zsh and fish completions, the man pages
 #   (docs/docs.cmake), README, docs/ and examples/ in /usr/share/doc/migrun.
 # Depends: the packages of the shared libraries the binary links (dpkg-shlibdeps, run by
-# shlibdeps.cmake: libc6, libpq5, liblua5.4-0, libreadline8, libssl3, libcurl4; libpg_query is
-# linked statically), the Lua modules the Lua layer requires (lfs, cjson) and pg_dump and
+# shlibdeps.cmake: libc6, libpq5, liblua5.4-0, libreadline8, libssl3; libpg_query is linked
+# statically), libcurl4 (opened with dlopen on the first HTTP request), the Lua modules the Lua layer requires (lfs, cjson) and pg_dump and
 # pg_restore. Recommends what --sandbox (initdb, postgres), expect.pgtap and `migrun test` need.
 # scripts/package-test.sh builds it, installs it and runs the quick start and specs with it.
 
@@ -42,7 +42,7 @@ set(CPACK_PROJECT_CONFIG_FILE ${CMAKE_CURRENT_LIST_DIR}/shlibdeps.cmake)   # the
 set(CPACK_MIGRUN_BINARY ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}/migrun)
 # pg_dump and pg_restore: migrun picks the newest installed that is at least the server's version
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
-    "lua-filesystem, lua-cjson, postgresql-client-15 | postgresql-client (>= 15)")
+    "libcurl4, lua-filesystem, lua-cjson, postgresql-client-15 | postgresql-client (>= 15)")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "postgresql-15, postgresql-15-pgtap, lua-busted")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "bash-completion")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)

@@ -57,9 +57,16 @@ local function make(schema, name)
   return setmetatable({ schema = schema, name = name }, mt)
 end
 
+-- A run asks for the same few names thousands of times (snapshot keys, quoting, messages):
+-- each string is parsed once, and a parsed name is never changed, so it can be shared.
+local parsed = setmetatable({}, { __mode = "v" })   -- name string -> its parse
+local shown = setmetatable({}, { __mode = "k" })    -- parse -> its display text
+
 --- ident.check(name) -> {schema=?, name=} | nil, message (never raises)
 function M.check(x)
   if getmetatable(x) == mt then return x end
+  local p = parsed[x]
+  if p then return p end
   if type(x) == "table" then
     local schema, name
     if x.name ~= nil then
@@ -86,8 +93,11 @@ function M.check(x)
   end
   local parts, err = M.split(x)
   if not parts then return nil, err end
-  if #parts == 1 then return make(nil, parts[1]) end
-  if #parts == 2 then return make(parts[1], parts[2]) end
+  if #parts <= 2 then
+    p = #parts == 1 and make(nil, parts[1]) or make(parts[1], parts[2])
+    parsed[x] = p
+    return p
+  end
   return nil, string.format("%q has %d parts; a table is \"table\" or \"schema.table\" " ..
                             "(quote a part that holds a dot)", x, #parts)
 end
@@ -113,8 +123,12 @@ end
 --- ident.display(name) -> readable text that ident.parse reads back to the same name
 function M.display(x)
   local p = M.parse(x, 2)
-  if p.schema then return show(p.schema) .. "." .. show(p.name) end
-  return show(p.name)
+  local text = shown[p]
+  if not text then
+    text = p.schema and (show(p.schema) .. "." .. show(p.name)) or show(p.name)
+    shown[p] = text
+  end
+  return text
 end
 mt.__tostring = M.display
 

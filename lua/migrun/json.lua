@@ -15,17 +15,33 @@ function M.array(t)
   return t
 end
 
+-- x with each empty marked list replaced by EMPTY, and whether one was: the tables on the way
+-- to one are copied, every other table is encoded as it is (no copy of a whole ledger row)
 local function fix(x)
-  if type(x) ~= "table" then return x end
-  if LISTS[x] and next(x) == nil then return EMPTY end
-  local o = {}
-  for k, v in pairs(x) do o[k] = fix(v) end
-  return o
+  if type(x) ~= "table" then return x, false end
+  if LISTS[x] and next(x) == nil then return EMPTY, true end
+  local copy
+  for k, v in pairs(x) do
+    local fv, changed = fix(v)
+    if changed then
+      if not copy then
+        copy = {}
+        for k2, v2 in pairs(x) do copy[k2] = v2 end
+      end
+      copy[k] = fv
+    end
+  end
+  return copy or x, copy ~= nil
 end
+
+local QUOTED_EMPTY = '"' .. EMPTY:gsub("%p", "%%%0") .. '"'   -- as a pattern
 
 --- json.encode(v) -> text
 function M.encode(v)
-  return (cjson.encode(fix(v)):gsub('"' .. EMPTY:gsub("%p", "%%%0") .. '"', "[]"))
+  local fixed, changed = fix(v)
+  local text = cjson.encode(fixed)
+  if changed then text = text:gsub(QUOTED_EMPTY, "[]") end
+  return text
 end
 
 M.decode = cjson.decode

@@ -75,6 +75,13 @@ local HARMLESS = { ["\\restrict"] = true, ["\\unrestrict"] = true }
 -- statement gets its data as `copy_data` (and `data_line`, the line the data starts on), and
 -- \restrict / \unrestrict lines are skipped.
 function M.split(text, name, o)
+  -- most steps are one plain statement: no ; quote, dollar, comment or backslash to scan for
+  if not text:find("[;'\"$\\/%-]") then
+    local first = text:find("%S")
+    if not first then return {} end
+    local stop = text:find("%S%s*$")
+    return { { sql = text:sub(first, stop), start = first, stop = stop } }
+  end
   local psql = o and o.psql
   local out = {}
   local n = #text

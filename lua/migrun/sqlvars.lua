@@ -125,6 +125,21 @@ local function scan(text)
   return segs, refs
 end
 
+-- Whether text can hold a reference at all: a colon that starts one (:name, :'name', :"name",
+-- :{?name}) and is not the second of a cast's "::". Cheap, and enough to skip the scan for
+-- most SQL (casts, no variables); a colon inside a literal only makes it scan.
+local REF_START = ":[%a_\128-\255'\"{]"
+local function may_refer(text)
+  local k = text:find(REF_START)
+  while k do
+    local colons = 0                                 -- the colons just before: "::" pairs first
+    while text:byte(k - 1 - colons) == 58 do colons = colons + 1 end
+    if colons % 2 == 0 then return true end
+    k = text:find(REF_START, k + 1)
+  end
+  return false
+end
+
 --- sqlvars.segments(text) -> {{kind, first, last}, ...}: the text cut into "code" and the
 -- literal kinds "string", "estring", "ident", "dollar" and "comment", in order, covering it all
 function M.segments(text)
@@ -158,7 +173,7 @@ end
 -- 1); an unknown name inside [ ] is left alone, as psql leaves it: `a[lo:hi]` is a slice.
 -- partial = true leaves every unknown name alone (a first pass with some of the values).
 function M.expand(text, vars, o)
-  if not text:find(":", 1, true) then return text end
+  if not may_refer(text) then return text end
   local _, refs = scan(text)
   if #refs == 0 then return text end
   vars = vars or {}

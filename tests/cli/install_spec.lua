@@ -54,3 +54,53 @@ describe("finding the Lua layer", function()
     assert.truthy(r.stderr:find("MIGRUN_LUA_PATH", 1, true), r.stderr)
   end)
 end)
+
+describe("the precompiled Lua layer (share/migrun/luac)", function()
+  -- set a file's modification time to now + seconds
+  local function age(path, seconds)
+    assert(proc.run({ "touch", "-d", "@" .. (os.time() + seconds), path }).ok)
+  end
+
+  -- an installed layout whose modules are compiled by scripts/compile-lua.lua, the build's
+  -- own step; migrun/probe.lua's bytecode says "bytecode", its source "source"
+  local function compiled()
+    local dir = layout()
+    local lua, luac = dir .. "/share/migrun/lua", dir .. "/share/migrun/luac"
+    H.write(lua .. "/migrun/probe.lua", "return 'bytecode'\n")
+    H.write(lua .. "/migrun/boom.lua", "local M = {}\nfunction M.go() error('boom') end\nreturn M\n")
+    local r = run(dir .. "/bin/migrun", { "-e", "assert(loadfile((...)))(select(2, ...))",
+      H.source .. "/scripts/compile-lua.lua", lua, luac, dir .. "/bin/../share/migrun/lua" })
+    assert.equal(0, r.status, r.stderr)
+    H.write(lua .. "/migrun/probe.lua", "return 'source'\n")
+    age(lua .. "/migrun/probe.lua", -3600)
+    age(lua .. "/migrun/boom.lua", -3600)
+    return dir, lua, luac
+  end
+
+  local function probe(dir)
+    local r = run(dir .. "/bin/migrun", { "-e", "print((require('migrun.probe')))" })
+    assert.equal(0, r.status, r.stderr)
+    return r.stdout
+  end
+
+  it("loads a module from its bytecode while that is newer than the source", function()
+    local dir = compiled()
+    assert.equal("bytecode\n", probe(dir))
+    -- the bytecode keeps the source's name and lines for errors and tracebacks
+    local r = run(dir .. "/bin/migrun", { "-e", "require('migrun.boom').go()" })
+    assert.truthy(r.stderr:find("/share/migrun/lua/migrun/boom.lua:2: boom", 1, true), r.stderr)
+  end)
+
+  it("loads the source when it was edited after the build", function()
+    local dir, lua = compiled()
+    age(lua .. "/migrun/probe.lua", 3600)
+    assert.equal("source\n", probe(dir))
+  end)
+
+  it("loads the source when the bytecode does not load (damaged, another Lua)", function()
+    local dir, _, luac = compiled()
+    H.write(luac .. "/migrun/probe.luac", "\27Lua garbage")
+    age(luac .. "/migrun/probe.luac", 60)
+    assert.equal("source\n", probe(dir))
+  end)
+end)

@@ -65,6 +65,18 @@ describe("ident", function()
     end
   end)
 
+  it("answers the same for a name asked again (parsed once, shared), a bad one included", function()
+    local a, b = ident.parse("s.Users"), ident.parse("s.Users")
+    assert.equal("s", b.schema)
+    assert.equal("Users", b.name)
+    assert.equal(ident.display(a), ident.display("s.Users"))
+    for _ = 1, 2 do
+      local p, msg = ident.check("a..b")
+      assert.is_nil(p)
+      assert.truthy(msg:find("empty name part", 1, true))
+    end
+  end)
+
   it("splits qualified column references for callers", function()
     assert.same({ "s", "t", "c" }, ident.split('s."t".c'))
     assert.same({ "Order Items", "Item.Id" }, ident.split('"Order Items"."Item.Id"'))

@@ -11,6 +11,15 @@ describe("sqlsplit", function()
     assert.same({ "SELECT 1;", "SELECT 2;" }, sqls("SELECT 1; ; -- c\n SELECT 2;"))
   end)
 
+  it("gives one plain statement (nothing to scan for) the same offsets as the scanner would", function()
+    local text = "\n\t CREATE TABLE t (id int)  \n"
+    assert.same({ { sql = "CREATE TABLE t (id int)", start = 4, stop = 26 } }, sqlsplit.split(text))
+    -- with a semicolon the scanner runs; the statement keeps the same start
+    assert.same(4, sqlsplit.split("\n\t CREATE TABLE t (id int);")[1].start)
+    assert.same({}, sqlsplit.split(" \n\t"))
+    assert.same({}, sqlsplit.split(""))
+  end)
+
   it("keeps a final statement without a semicolon", function()
     assert.same({ "SELECT 1;", "SELECT 2" }, sqls("SELECT 1;\nSELECT 2\n"))
   end)
