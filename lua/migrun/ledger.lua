@@ -310,21 +310,41 @@ function M.body(db, row)
   return db:query("SELECT body FROM migrun.steps WHERE id = $1", row.id)[1].body
 end
 
---- ledger.runs(db [, playbook [, limit]]) -> the latest runs, newest first
-function M.runs(db, playbook, limit)
+-- each run's step rows as a JSON array, for ledger.runs{steps = true}
+local RUN_STEPS = [[,
+           (SELECT coalesce(json_agg(json_build_object('phase', s.phase, 'step', s.step, 'kind', s.kind,
+                      'status', s.status, 'duration_ms', s.duration_ms, 'note', s.note) ORDER BY s.id), '[]')
+            FROM migrun.steps s WHERE s.run_id = r.id)::text AS steps]]
+
+--- ledger.runs(db [, playbook [, limit [, {steps = true}]]]) -> the latest runs, newest first;
+-- steps = true: each with .steps, its step rows in order (phase, step, kind, status,
+-- duration_ms, note), in the same query
+function M.runs(db, playbook, limit, o)
   -- outside a transaction a missing ledger is the query's own 42P01 (one round trip, not two)
   local idle = db:status() == "idle"
   if not idle and not M.exists(db) then return {} end
+  local with_steps = o and o.steps
   local ok, res = pcall(db.query, db, [[
     SELECT id, playbook, status, dry_run, host, os_user, db_user, target, migrun_version,
            started_at::text AS started_at, finished_at::text AS finished_at,
            (extract(epoch FROM coalesce(finished_at, clock_timestamp()) - started_at) * 1000)::float8 AS ms,
-           error
-    FROM migrun.runs WHERE $1::text IS NULL OR playbook = $1
+           error]] .. (with_steps and RUN_STEPS or "") .. [[
+
+    FROM migrun.runs r WHERE $1::text IS NULL OR playbook = $1
     ORDER BY id DESC LIMIT $2]], playbook, limit or 20)
-  if ok then return res end
-  if idle and type(res) == "table" and res.sqlstate == "42P01" then return {} end
-  error(res, 0)
+  if not ok then
+    if idle and type(res) == "table" and res.sqlstate == "42P01" then return {} end
+    error(res, 0)
+  end
+  if with_steps then
+    for _, r in ipairs(res) do
+      r.steps = cjson.decode(r.steps)
+      for _, st in ipairs(r.steps) do
+        for k, v in pairs(st) do if v == cjson.null then st[k] = nil end end
+      end
+    end
+  end
+  return res
 end
 
 --- ledger.steps(db, run_id) -> the step rows of one run, in order

@@ -349,11 +349,11 @@ end
 -- that did not simply apply (a `started` row followed by the same step's end is not shown)
 function M.status(db, playbook)
   local runs = array()
-  for _, r in ipairs(ledger.runs(db, playbook, 20)) do
+  for _, r in ipairs(ledger.runs(db, playbook, 20, { steps = true })) do
     local entry = { id = r.id, playbook = r.playbook, status = r.status, dry_run = r.dry_run,
                     started_at = r.started_at, ms = r.ms, by = (r.os_user or "?") .. "@" .. (r.host or "?"),
                     steps = array() }
-    local rows = ledger.steps(db, r.id)
+    local rows = r.steps
     local ended = {}
     for _, s in ipairs(rows) do
       if s.status ~= "started" then ended[state.key(s.phase, s.step)] = true end
