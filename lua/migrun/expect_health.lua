@@ -8,7 +8,7 @@
 --   expect.idle_in_transaction { max = "1m" [, all_databases = true] }
 --   expect.connections { max = 200 [, min = n] [, state = "active"] [, all_databases = true] }
 --   expect.no_blocked_sessions([{ min_wait = "1s" }])
---   expect.replication_lag { max = "10s" [, standbys = n] }
+--   expect.replication_lag { max = "10s" [, standbys = n (default 1; 0: none is fine)] }
 --   expect.extension(name [, { version = "1.10" }])
 --
 -- Sessions are the database's client backends, this run's own connection left out; with
@@ -232,7 +232,8 @@ M.kinds.replication_lag = {
   new = function(at, opts)
     opts = options(at, "replication_lag", opts, { "max", "standbys" }, { "max" })
     return { max = duration(at, "replication_lag", "max", opts.max),
-             standbys = opts.standbys and count(at, "replication_lag", "standbys", opts.standbys) or 0 }
+             -- a lag check with nothing to check is no pass: one standby unless told otherwise
+             standbys = opts.standbys and count(at, "replication_lag", "standbys", opts.standbys) or 1 }
   end,
   kind = {
     describe = function(e)

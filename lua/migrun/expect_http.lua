@@ -137,7 +137,7 @@ function M.new(opts, at)
   local req = http.prepare(opts.method or "GET", {
     url = opts.url, headers = opts.headers, body = opts.body, json = opts.json_body,
     timeout = opts.within, retries = 0, verify = opts.verify, cafile = opts.cafile,
-  }, fail)
+  }, fail, at and at.file)
   return {
     request = req,
     want_status = status_matcher(fail, opts.status),

@@ -103,6 +103,10 @@ function M.parse_notify(at, what, t)
     end
     local on = c.on or M.NOTIFY_EVENTS
     if type(on) ~= "table" then fail(at, "%s: on must be a list of events", name) end
+    if #on == 0 then
+      fail(at, "%s: on = {} names no event: this channel would never be told anything (leave on " ..
+               "out for every event: %s)", name, table.concat(M.NOTIFY_EVENTS, ", "))
+    end
     local events = set_of(M.NOTIFY_EVENTS)
     for _, ev in ipairs(on) do
       if not events[ev] then

@@ -150,9 +150,21 @@ local function with_query(fail, url, query)
   return out
 end
 
---- http.prepare(method, opts, fail) -> a checked request (for migrun's own modules:
--- expect.http builds on it). fail(message) raises; it is called on any bad option.
-function M.prepare(method, opts, fail)
+-- a cafile: a relative one is taken from the directory of the file that names it (base), as
+-- sql "file.sql" is, not from the working directory; it must be readable now
+local function cafile_path(fail, cafile, base)
+  if type(cafile) ~= "string" or cafile == "" then fail("cafile must be a path") end
+  if cafile:sub(1, 1) ~= "/" and base then cafile = (base:match("^(.*)/") or ".") .. "/" .. cafile end
+  local f, err = io.open(cafile, "r")
+  if not f then fail("cafile cannot be read: " .. tostring(err)) end
+  f:close()
+  return cafile
+end
+
+--- http.prepare(method, opts, fail [, base]) -> a checked request (for migrun's own modules:
+-- expect.http builds on it). fail(message) raises; it is called on any bad option. base: the
+-- file a relative cafile is next to (the playbook), else the working directory.
+function M.prepare(method, opts, fail, base)
   if type(opts) ~= "table" or getmetatable(opts) ~= nil then
     fail("options must be a table {url = ...}, got " .. type(opts))
   end
@@ -226,7 +238,7 @@ function M.prepare(method, opts, fail)
   if opts.verify ~= nil and type(opts.verify) ~= "boolean" then
     fail("verify must be true or false")
   end
-  if opts.cafile ~= nil and type(opts.cafile) ~= "string" then fail("cafile must be a path") end
+  local cafile = opts.cafile ~= nil and cafile_path(fail, opts.cafile, base) or nil
   if opts.max_body ~= nil and (math.type(opts.max_body) ~= "integer" or opts.max_body < 1) then
     fail("max_body must be a positive integer (bytes)")
   end
@@ -238,7 +250,7 @@ function M.prepare(method, opts, fail)
     connect_timeout_ms = connect and math.max(1, connect // 1000000) or nil,
     retries = retries,
     backoff_ns = duration(fail, "backoff", opts.backoff or M.DEFAULT_BACKOFF),
-    verify = opts.verify ~= false, cafile = opts.cafile, max_body = opts.max_body,
+    verify = opts.verify ~= false, cafile = cafile, max_body = opts.max_body,
   }, { __name = "migrun.http.request", __tostring = function(r) return M.describe(r) end })
 end
 
@@ -473,7 +485,7 @@ end
 local function spec_at(method, opts, at, fname)
   local req = M.prepare(method, opts, function(msg)
     errors.raise("playbook", string.format("%s: %s", fname, msg), { file = at.file, line = at.line })
-  end)
+  end, at.file)
   return setmetatable({ method = req.method, _req = req }, Spec)
 end
 
@@ -505,8 +517,9 @@ function M.for_playbook(loading)
   for _, m in ipairs({ "get", "post", "put", "patch", "delete", "head" }) do
     local name = m
     t[m] = function(a, b)
-      if loading() then return spec_at(name:upper(), merge(a, b), caller(2), "http." .. name) end
-      return M.send(M.prepare(name:upper(), merge(a, b), call_error(name)))
+      local at = caller(2)
+      if loading() then return spec_at(name:upper(), merge(a, b), at, "http." .. name) end
+      return M.send(M.prepare(name:upper(), merge(a, b), call_error(name), at.file))
     end
   end
   t.request = function(opts)

@@ -351,6 +351,30 @@ playbook "x" {
 ]])
     assert.equal(2, r.status)
     assert.truthy(r.stderr:find("did you mean 'success'", 1, true), r.stderr)
+    r = load_error([[
+playbook "x" {
+  notify = { webhook = "https://hooks.example.com/x", on = {} },
+  phase "p" { sql "SELECT 1" },
+}
+]])
+    assert.equal(2, r.status)
+    assert.truthy(r.stderr:find("on = {} names no event", 1, true), r.stderr)
+  end)
+
+  it("takes a relative cafile from the playbook's directory, and refuses one that is not there", function()
+    local body = [[
+playbook "x" {
+  hooks = { before = http.post { url = "https://app.internal/drain", cafile = "certs/ca.pem" } },
+  phase "p" { sql "SELECT 1" },
+}
+]]
+    local r = load_error(body)                       -- H.migrun runs elsewhere than dir
+    assert.equal(2, r.status)
+    assert.truthy(r.stderr:find("cafile cannot be read: " .. dir .. "/certs/ca.pem", 1, true), r.stderr)
+    assert(require("lfs").mkdir(dir .. "/certs"))
+    H.write(dir .. "/certs/ca.pem", "not checked until a request is made\n")
+    r = load_error(body)
+    assert.equal(0, r.status, r.stderr)
   end)
 
   it("http called in a Lua step performs the request at run time; env credentials are secrets", function()

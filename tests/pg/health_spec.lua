@@ -124,6 +124,13 @@ describe("health expectations", function()
     assert.equal("not installed, and not available on this server", r.actual)
   end)
 
+  it("replication_lag fails on a server no standby is connected to, unless standbys = 0", function()
+    local r = check(expect.replication_lag { max = "10s" }, me)
+    assert.is_false(r.ok)
+    assert.equal("0 standby(s) connected, 1 expected", r.actual)
+    assert.is_true(check(expect.replication_lag { max = "10s", standbys = 0 }, me).ok)
+  end)
+
   it("refuses bad options where the playbook wrote them", function()
     local ok, err = pcall(function() return expect.no_long_transactions { maxx = "5m" } end)
     assert.is_false(ok)

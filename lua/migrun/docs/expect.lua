@@ -260,9 +260,9 @@ followed.]],
           'json_body = { q = "x" }, status = 200 }' },
         { "verify", "BOOLEAN", "Check the server's TLS certificate and host name (default true).",
           'expect.http { url = "https://staging.example.com/health", verify = false }' },
-        { "cafile", "PATH", "The CA certificates to check the server with (as given: relative to the " ..
-          "current directory, not the playbook).",
-          'expect.http { url = "https://app.internal/health", cafile = "/etc/ssl/internal-ca.pem" }' },
+        { "cafile", "PATH", "The CA certificates to check the server with; a relative path is taken from " ..
+          "the playbook's directory, like an sql file's. It must be readable when the playbook loads.",
+          'expect.http { url = "https://app.internal/health", cafile = "certs/internal-ca.pem" }' },
       },
       context = "verify",
       example = [[
@@ -325,13 +325,14 @@ statement started), not from when it began to wait. Sessions as for
     {
       name = "expect.replication_lag",
       usage = "expect.replication_lag { max = DURATION [, standbys = N] }",
-      summary = "Every standby has replayed to within max, and at least `standbys` are connected.",
+      summary = "Every standby has replayed to within max, and at least `standbys` (default 1) are connected.",
       text = [[
 On a primary, each standby of `pg_stat_replication`: none when it has replayed everything,
 else its replay lag (its write lag when that is empty). On a standby, the time since the last
-transaction it replayed, unless it has replayed all it received. With no standby connected it
-passes, unless standbys asks for some. The actual value names each standby (at most five)
-with its lag in time and bytes.]],
+transaction it replayed, unless it has replayed all it received. With fewer standbys
+connected than `standbys` (1 unless given) it fails: a replica that dropped off is not "no
+lag". `standbys = 0` lets a server without replicas pass. The actual value names each standby
+(at most five) with its lag in time and bytes.]],
       context = "verify",
       example = [[expect.replication_lag { max = "10s", standbys = 1 }]],
       see = { "backfill.max_replica_lag" },

@@ -87,10 +87,10 @@ hooks = {
           'hooks = { before = http.request { url = "https://app.example.com/admin/drain", backoff = "1s" } }' },
         { "verify", "BOOLEAN", "Check the server's TLS certificate and host name (default true).",
           'hooks = { before = http.request { url = "https://staging.example.com/admin/drain", verify = false } }' },
-        { "cafile", "PATH", "The CA certificates to check the server with (as given: relative to the " ..
-          "current directory, not the playbook).",
+        { "cafile", "PATH", "The CA certificates to check the server with; a relative path is taken from " ..
+          "the playbook's directory, like an sql file's. It must be readable when the playbook loads.",
           'hooks = { before = http.request { url = "https://app.internal/admin/drain",\n' ..
-          '                                   cafile = "/etc/ssl/internal-ca.pem" } }' },
+          '                                   cafile = "certs/internal-ca.pem" } }' },
         { "max_body", "BYTES", "The largest response body taken (default 16 MiB); a larger one is an " ..
           "error of reason too_large.",
           'hooks = { before = http.request { url = "https://app.example.com/admin/drain", max_body = 65536 } }' },

@@ -457,7 +457,7 @@ function expect.connections(opts) end
 ---@return migrun.Expectation
 function expect.no_blocked_sessions(opts) end
 
----Every standby has replayed to within max; at least `standbys` connected.
+---Every standby has replayed to within max; at least `standbys` (default 1; 0: none is fine) connected.
 ---@param opts { max: migrun.Duration, standbys?: integer }
 ---@return migrun.Expectation
 function expect.replication_lag(opts) end
