@@ -101,6 +101,14 @@ function M.new_env(path, opts)
   opts = opts or {}
   local dir = path:match("^(.*)/[^/]*$") or "."
   local decl = { dir = dir, path = path, used = false, playbooks = {} }
+  -- the files expectations read (pgTAP tests, from the playbook's directory) are there now,
+  -- not found missing after a phase has run
+  local function files_there(list, what)
+    for _, e in ipairs(list) do
+      local missing = e:missing_files(dir)
+      if missing then fail({ file = e.file, line = e.line }, "%s: %s: %s", what, tostring(e), missing) end
+    end
+  end
   local env = {}
 
   local function resolve(p)
@@ -233,6 +241,7 @@ function M.new_env(path, opts)
       for i, e in ipairs(ph.verify) do
         if not env.expect.is(e) then fail(at, "%s: verify item %d is not an expectation (expect.*)", what, i) end
       end
+      files_there(ph.verify, what)
       return ph
     end
   end
@@ -347,6 +356,8 @@ function M.new_env(path, opts)
           if not env.expect.is(e) then fail(at, "%s: %s item %d is not an expectation (expect.*)", what, list[1], i) end
         end
       end
+      files_there(pb.preflight, what)
+      files_there(pb.verify, what)
       for k, v in pairs(t.protect or {}) do
         if math.type(k) == "integer" then
           pb.protect[#pb.protect + 1] = { table = v, mode = "same" }

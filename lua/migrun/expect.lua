@@ -1242,6 +1242,13 @@ function Expectation:fingerprints()
   return f and f(self) or {}
 end
 
+--- e:missing_files(dir) -> a message when the files it reads (from dir, the playbook's) are not
+-- there, else nil: a playbook is refused when it loads, before a phase runs for nothing
+function Expectation:missing_files(dir)
+  local f = kinds[self.kind].missing_files
+  return f and f(self, dir) or nil
+end
+
 Expectation.__tostring = function(e) return "expect." .. e:describe() end
 
 --- expect.is(x) -> true for an expectation

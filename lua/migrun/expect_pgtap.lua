@@ -176,6 +176,10 @@ end
 M.kind = {
   may_write = true,               -- test files may write: always under a savepoint, rolled back
   describe = function(e) return "pgTAP " .. e.glob end,
+  missing_files = function(e, dir)
+    dir = dir or e.dir
+    if #files_of(dir, e.glob) == 0 then return "no file matches " .. e.glob .. " (in " .. dir .. ")" end
+  end,
   expected = function() return "every test passes" end,
 
   --- check(e, ctx) -> ok, actual, expected, details = {{file, n, ok, description, todo,

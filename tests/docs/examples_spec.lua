@@ -39,14 +39,17 @@ local function load_with_env(loader, path, opts)
   return ok, res
 end
 
--- write the example as a playbook in a directory of its own, with each `sql "x.sql"` file and
--- relative `cafile = "x"` it names (their content is not what the example shows), and load it
+-- write the example as a playbook in a directory of its own, with each `sql "x.sql"` file,
+-- relative `cafile = "x"` and a file for each `expect.pgtap "glob"` it names (their content is not what the example shows), and load it
 -- with the DSL (or the context's own loader: a fleet file's), with the --set variables `vars`
 local function load_playbook(text, loader, vars)
   local dir = H.tmpdir()
   local files = {}
   for file in text:gmatch('sql%s*%(?%s*"([^"%s]+%.sql)"') do files[#files + 1] = file end
   for file in text:gmatch('cafile%s*=%s*"([^"/][^"]*)"') do files[#files + 1] = file end
+  for glob in text:gmatch('pgtap%s*%(?%s*"([^"/][^"]*)"') do
+    files[#files + 1] = (glob:gsub("%*", "example"))
+  end
   for _, file in ipairs(files) do
     local path = dir .. "/" .. file
     local parent = path:match("^(.*)/")

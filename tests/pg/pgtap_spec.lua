@@ -75,6 +75,25 @@ describe("expect.pgtap", function()
     H.rmtree(d2)
   end)
 
+  it("a glob that matches no file refuses the playbook when it loads, naming its line", function()
+    local d2 = H.tmpdir()
+    H.write(d2 .. "/pb.lua", [=[
+playbook "tap" {
+  phase "nick" {
+    sql [[ALTER TABLE users ADD COLUMN nickname text]],
+    verify = { expect.pgtap "tests/dbb/*.sql" },
+    rollback = sql [[ALTER TABLE users DROP COLUMN nickname]],
+  },
+}]=])
+    local r = H.migrun({ "--db", H.conninfo(name), "--yes", d2 .. "/pb.lua" })
+    assert.equal(2, r.status, r.stdout .. r.stderr)
+    assert.truthy(r.stderr:find(d2 .. "/pb.lua:4:", 1, true), r.stderr)
+    assert.truthy(r.stderr:find("no file matches tests/dbb/*.sql (in " .. d2 .. ")", 1, true), r.stderr)
+    assert.equal(0, c:query("SELECT count(*) AS n FROM information_schema.columns WHERE table_name = 'users' " ..
+                            "AND column_name = 'nickname'")[1].n)
+    H.rmtree(d2)
+  end)
+
   it("a failing test rolls the phase back; the report lists every assertion", function()
     if not has_pgtap(c) then pending("pgTAP is not installed (postgresql-15-pgtap)") return end
     H.write(dir .. "/pb.lua", [=[

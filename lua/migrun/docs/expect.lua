@@ -219,7 +219,8 @@ ROLLBACK are left out, and so are psql's `\set`, `\pset`, `\unset`, `\timing`, `
 `\qecho`; any other psql meta-command is an error. It passes when every test passed (a TODO
 test may fail), each file ran as many tests as it planned, and no statement failed (named by
 file, line and column); the report lists every assertion with its description. A glob that
-matches no file fails the check when it runs: it is not checked when the playbook loads.]],
+matches no file in a playbook's verify or preflight refuses the playbook when it loads (exit 2,
+its file and line), before any phase runs.]],
       context = "verify",
       example = [[expect.pgtap "tests/db/*.sql"]],
       see = { "expect.that" },
