@@ -40,8 +40,9 @@ local function load_with_env(loader, path, opts)
 end
 
 -- write the example as a playbook in a directory of its own, with each `sql "x.sql"` file,
--- relative `cafile = "x"` and a file for each `expect.pgtap "glob"` it names (their content is not what the example shows), and load it
--- with the DSL (or the context's own loader: a fleet file's), with the --set variables `vars`
+-- relative `cafile = "x"` and a file for each `expect.pgtap "glob"` it names (their content is
+-- not what the example shows), and load it with the DSL (or the context's own loader: a fleet
+-- file's), with the --set variables `vars`
 local function load_playbook(text, loader, vars)
   local dir = H.tmpdir()
   local files = {}
