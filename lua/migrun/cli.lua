@@ -186,9 +186,14 @@ function M.parse(argv)
   end
   for _, name in ipairs(seen) do
     if not allowed(verb, name) then
+      local run = commands.by_name.run
+      -- `migrun PLAYBOOK.lua --fleet F`: the verb's own option, written without the verb
+      local hint = verb.script and allowed(run, name) and
+        string.format("%s is an option of the run verb: migrun run %s %s ...", flag_of(name),
+                      opts.file or "PLAYBOOK.lua", flag_of(name))
       usage(string.format("%s is not an option of `migrun %s`", flag_of(name),
                           verb.script and "PLAYBOOK.lua" or verb.name),
-            "see migrun help " .. (verb.script and "run" or verb.name))
+            hint or ("see migrun help " .. (verb.script and "run" or verb.name)))
     end
   end
   opts.vars = {}

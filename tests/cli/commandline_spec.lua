@@ -60,6 +60,11 @@ describe("options and arguments", function()
     local r = H.migrun({ "plan", "--dry-run", PB })
     assert.equal(2, r.status)
     assert.truthy(r.stderr:find("--dry-run is not an option of `migrun plan`", 1, true), r.stderr)
+    -- the run verb's own option written without the verb: the hint gives the command to type
+    r = H.migrun({ PB, "--fleet", "fleet.lua" })
+    assert.equal(2, r.status)
+    assert.truthy(r.stderr:find("--fleet is an option of the run verb: migrun run " .. PB .. " --fleet", 1, true),
+                  r.stderr)
   end)
 
   it("a second playbook is an error, not silently ignored", function()
