@@ -22,21 +22,25 @@ typedef struct {
     const char *end;        /* the end of that JSON */
     int pos, stop;          /* 1-based: its first token, its last byte */
     int base;               /* node locations count from this 0-based byte of the input */
+    int tree;               /* the parser call it came from: an index into l_pgq.trees */
 } l_entry;
 
 /* A parsed script, owned by a userdata: __gc frees it even when a Lua call raises half-way
-** (R4). The JSON of every statement stays here; Lua decodes one statement at a time, so the
-** linter never holds every tree of a 10k-statement file at once. */
+** (R4). The JSON of every statement stays here until doc:release says the reader is past it;
+** Lua decodes one statement at a time, so the linter never holds every tree of a
+** 10k-statement file at once, as JSON or as tables. */
 typedef struct {
     char *buf;              /* a NUL-terminated copy of the input; NULs poked in per statement */
     size_t len;
     mr_pgq_span *spans;     /* the scanner's statements */
     mr_pgq_span *comments;
     int ncomments;
-    mr_pgq_tree **trees;    /* one per parser call */
+    mr_pgq_tree **trees;    /* one per parser call; NULL once released */
     int ntrees, cap_trees;
+    int nfreed;             /* trees[0, nfreed) are released */
     l_entry *entries;
     int nentries, cap_entries;
+    int released;           /* statements 1..released may not be read again */
     mr_pgq_error err;
 } l_pgq;
 
@@ -48,7 +52,7 @@ static void drop_trees(l_pgq *s)
     free(s->entries);
     s->trees = NULL;
     s->entries = NULL;
-    s->ntrees = s->cap_trees = s->nentries = s->cap_entries = 0;
+    s->ntrees = s->cap_trees = s->nentries = s->cap_entries = s->nfreed = s->released = 0;
 }
 
 static void pgq_release(l_pgq *s)
@@ -565,7 +569,7 @@ static int index_tree(l_pgq *s, mr_pgq_tree *t, size_t base, size_t len)
                              sizeof *s->entries) < 0)
                         return -1;
                     s->entries[s->nentries++] =
-                        (l_entry){node, e, (int)first + 1, (int)to, (int)base};
+                        (l_entry){node, e, (int)first + 1, (int)to, (int)base, s->ntrees - 1};
                 }
                 p = cws(p, e);
                 if (p < e && *p == ',')
@@ -697,6 +701,7 @@ static l_entry *check_entry(lua_State *L, l_pgq *s)
 {
     lua_Integer i = luaL_checkinteger(L, 2);
     luaL_argcheck(L, i >= 1 && i <= s->nentries, 2, "no such statement");
+    luaL_argcheck(L, i > s->released, 2, "the statement was released");
     return &s->entries[i - 1];
 }
 
@@ -735,6 +740,26 @@ static int l_doc_stmt(lua_State *L)
     lua_pushinteger(L, e->base);
     lua_setfield(L, -2, "base");
     return 1;
+}
+
+/* doc:release(i): statements 1..i will not be read again (info and stmt raise for them); the
+** JSON of every parser call holding only such statements is freed. A reader that goes
+** forward releases as it goes, and a long script's parse shrinks while it is linted. */
+static int l_doc_release(lua_State *L)
+{
+    l_pgq *s = check_doc(L);
+    lua_Integer i = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, i >= 0 && i <= s->nentries, 2, "no such statement");
+    if (i <= s->released)
+        return 0;
+    s->released = (int)i;
+    /* entries go with trees in order: every tree before the next statement's is done */
+    int upto = i < s->nentries ? s->entries[i].tree : s->ntrees;
+    for (; s->nfreed < upto; s->nfreed++) {
+        mr_pgq_tree_free(s->trees[s->nfreed]);
+        s->trees[s->nfreed] = NULL;
+    }
+    return 0;
 }
 
 /* doc:comments() -> {{pos, stop}, ...}: every comment (1-based bytes), in order */
@@ -791,7 +816,8 @@ static const luaL_Reg doc_meta[] = {
 
 static const luaL_Reg doc_methods[] = {
     {"count", l_doc_count}, {"info", l_doc_info}, {"stmt", l_doc_stmt},
-    {"comments", l_doc_comments}, {"close", l_pgq_gc}, {NULL, NULL}};
+    {"comments", l_doc_comments}, {"release", l_doc_release}, {"close", l_pgq_gc},
+    {NULL, NULL}};
 
 static const luaL_Reg pgq_funcs[] = {
     {"open", l_pgquery_open}, {"parse", l_pgquery_parse}, {NULL, NULL}};

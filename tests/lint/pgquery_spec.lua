@@ -106,6 +106,26 @@ describe("pgquery", function()
     end
   end)
 
+  it("releases the statements a reader is past, parser call by parser call", function()
+    local parts = {}
+    for i = 1, 200 do parts[i] = string.format("ALTER TABLE t ADD COLUMN c%d int;\n", i) end
+    local doc = pgquery.open(table.concat(parts))
+    doc:release(0)                                               -- nothing yet
+    assert.equal("c1", doc:stmt(1).tree.cmds[1].def.colname)
+    doc:release(65)                  -- the first parser call's 64 are freed, the second's kept
+    assert.is_false(pcall(doc.stmt, doc, 65))
+    assert.is_false(pcall(doc.info, doc, 1))
+    assert.equal("c66", doc:stmt(66).tree.cmds[1].def.colname)
+    assert.equal("AlterTableStmt", (doc:info(200)))
+    doc:release(10)                                              -- going back changes nothing
+    assert.equal("c66", doc:stmt(66).tree.cmds[1].def.colname)
+    assert.is_false(pcall(doc.release, doc, 201))
+    doc:release(200)
+    assert.is_false(pcall(doc.stmt, doc, 200))
+    assert.equal(200, doc:count())
+    doc:close()
+  end)
+
   it("reports the grammar it parses", function()
     assert.equal(150001, pgquery.grammar)
   end)

@@ -22,7 +22,7 @@ function M.run(opts, ctx)
     end
     for _, e in ipairs(parse_errors) do ctx.out:error(e) end
   else
-    io.stdout:write(lint.render(findings, format, { color = ctx.out.color, parse_errors = parse_errors }))
+    lint.write(io.stdout, findings, format, { color = ctx.out.color, parse_errors = parse_errors })
   end
   local n_err, n_warn = lint.counts(findings)
   ctx.status = string.format("%d error(s), %d warning(s)", n_err, n_warn)

@@ -51,26 +51,31 @@ local function text(findings, opts)
 end
 
 
--- cjson straight on the (flat) findings: thousands of them encode in a few ms; empty lists
--- are written as [] by hand (cjson would write {})
-local function list_json(items)
-  if #items == 0 then return "[]" end
-  return cjson.encode(items)
-end
-
-local function as_json(findings, opts)
-  local list = findings          -- the engine's findings hold only the documented fields
+-- The JSON document, piece by piece into emit (a finding a piece): a 10k-statement file has
+-- thousands of findings, and one string of them all (then copied into the document, then
+-- written) costs more in fresh memory than the encoding does. cjson straight on each (flat)
+-- finding; empty lists are written as [] by hand (cjson would write {}).
+local function emit_json(findings, opts, emit)
   local e, w = 0, 0
-  for _, f in ipairs(findings) do
+  emit('{"findings":[')
+  for i, f in ipairs(findings) do   -- the engine's findings hold only the documented fields
     if f.severity == "error" then e = e + 1 else w = w + 1 end
+    if i > 1 then emit(",") end
+    emit(cjson.encode(f))
   end
   local errs = {}
   for _, pe in ipairs(opts.parse_errors or {}) do
     errs[#errs + 1] = { kind = pe.kind, file = pe.file, line = pe.line, col = pe.col,
                         message = pe.message }
   end
-  return string.format('{"findings":%s,"errors":%s,"summary":%s}\n', list_json(list),
-    list_json(errs), cjson.encode({ errors = e, warnings = w, unparsed = #errs }))
+  emit(string.format('],"errors":%s,"summary":%s}\n', #errs == 0 and "[]" or cjson.encode(errs),
+    cjson.encode({ errors = e, warnings = w, unparsed = #errs })))
+end
+
+local function as_json(findings, opts)
+  local parts = {}
+  emit_json(findings, opts, function(s) parts[#parts + 1] = s end)
+  return table.concat(parts)
 end
 
 local function sarif(findings, opts, rules)
@@ -146,6 +151,16 @@ function M.render(findings, format, opts, rules)
   local f = M.FORMATS[format]
   if not f then error(string.format("lint: unknown format %q (text, json, sarif, github)", format), 2) end
   return f(findings, opts, rules)
+end
+
+--- format.write(file, findings, format, opts, rules): what render returns, written to file
+-- (JSON a finding at a time, never as one string)
+function M.write(file, findings, format, opts, rules)
+  if format ~= "json" then
+    file:write(M.render(findings, format, opts, rules))
+    return
+  end
+  emit_json(findings, opts, function(s) file:write(s) end)
 end
 
 return M

@@ -5,7 +5,8 @@
 --
 --   lint.sql(text, opts) -> findings           lint.playbook(pb, opts) -> findings
 --   lint.files(paths, opts) -> findings, parse_errors
---   lint.render(findings, format, opts) -> text   lint.exit_code(findings, parse_errors) -> 0|1|2
+--   lint.render(findings, format, opts) -> text   lint.write(file, findings, format, opts)
+--   lint.exit_code(findings, parse_errors) -> 0|1|2
 local ast = require "migrun.lint.ast"
 local errors = require "migrun.errors"
 local pgquery = require "migrun.core.pgquery"
@@ -309,10 +310,11 @@ local function column_info(coldef, t)
   return info
 end
 
--- the columns of a table a CREATE TABLE of the script declared
-local function materialize(t)
-  local stmt = t.stmt
-  t.stmt, t.columns = nil, {}
+-- the catalog entry of a table a CREATE TABLE of the script declared: its columns, built
+-- from the statement at once (keeping the statement's tree for later would hold every
+-- CREATE TABLE of a long file in memory)
+local function created_table(stmt)
+  local t = { columns = {}, checks = {}, from_script = true, partitioned = stmt.tree.partspec ~= nil }
   for _, c in ipairs(ast.columns(stmt)) do t.columns[c.col] = column_info(c.node, c.type) end
   for _, el in ipairs(ast.list(stmt.tree.tableElts)) do
     if el.tag == "Constraint" and el.contype == "CONSTR_PRIMARY" then
@@ -327,10 +329,7 @@ end
 function Unit:table(name)
   if not name then return nil end
   local t = self.shared.catalog[name]
-  if t then
-    if t.stmt then materialize(t) end
-    return t
-  end
+  if t then return t end
   if self.shared.server then
     t = self.shared.server:table(name)
     if t then self.shared.catalog[name] = t end
@@ -552,9 +551,7 @@ local function track(u, stmt)
   if tag == "CreateStmt" or tag == "CreateForeignTableStmt" then
     local name = ast.relname(tree.relation)
     sh.new_tables[name] = true
-    -- what the table looks like, built when a later statement asks (u:table)
-    sh.catalog[name] = { stmt = stmt, checks = {}, from_script = true,
-                         partitioned = tree.partspec ~= nil }
+    sh.catalog[name] = created_table(stmt)
   elseif CREATES[tag] then
     local rel = tree.into and tree.into.rel or tree.view
     if rel then sh.new_tables[rel.relname] = true end
@@ -762,7 +759,8 @@ end
 local INTO = "%f[%w_][Ii][Nn][Tt][Oo]%f[^%w_]"
 
 -- Lint u.src statement by statement. Trees are decoded one at a time from the parse (doc)
--- and dropped after their statement: a 10k-statement file never has all its trees in memory.
+-- and dropped after their statement, and the parse releases each statement's JSON once it is
+-- linted: a 10k-statement file never has all its trees in memory, as JSON or as tables.
 local function lint_text(u)
   local ok, doc = pcall(pgquery.open, u.src)
   if not ok then error(parse_error(u, doc), 0) end
@@ -785,7 +783,7 @@ local function lint_text(u)
       if i > 1 and starts_file(u, d.leading[i]) then d.starts_file[i] = true end
     end
   end
-  u.tags, u.into, u.stmt_list = d.tag, {}, {}
+  u.tags, u.into, u.first_stmt = d.tag, {}, nil
   if u.default_lock_timeout_ms == nil then
     u.default_lock_timeout_ms = u.lock_timeout_ms or M.DEFAULT_LOCK_TIMEOUT_MS
   end
@@ -801,7 +799,7 @@ local function lint_text(u)
     end
     stmt.index, stmt.tag = i, tag
     stmt.comments = d.comments and d.comments[i]
-    u.stmt_list[i] = stmt
+    if i == 1 then u.first_stmt = stmt end
     if d.starts_file[i] then
       finish_segment(u)
       local sh = u.shared
@@ -832,6 +830,7 @@ local function lint_text(u)
       if u.tx then track_tx(u, stmt) end
       if TRACKED[tag] then track(u, stmt) end
     end
+    doc:release(i)
   end
   finish_segment(u)
   doc:close()
@@ -986,7 +985,7 @@ function M.playbook(pb, opts)
       local u = lint_step(rb, ph, { rollback = true })
       if u and is_noop_rollback(u) then
         -- reported at its first statement, where `-- migrun:allow` may say why that is right
-        local first = u.stmt_list and u.stmt_list[1]
+        local first = u.first_stmt
         local at = first and u or anchor
         at:report(first, "rollback-undoes-nothing", { line = not first and (u.line_offset or 0) + 1 or nil,
           col = not first and 1 or nil, file = not first and u.file or nil,
@@ -1055,6 +1054,13 @@ end
 function M.render(findings, format, opts)
   load_rules()
   return require("migrun.lint.format").render(findings, format or "text", opts or {}, rules)
+end
+
+--- lint.write(file, findings, format, opts): what render returns, written to file (a long
+-- JSON report a finding at a time)
+function M.write(file, findings, format, opts)
+  load_rules()
+  require("migrun.lint.format").write(file, findings, format or "text", opts or {}, rules)
 end
 
 --- lint.exit_code(findings, parse_errors) -> 0 clean (or warnings only), 1 an error-level
