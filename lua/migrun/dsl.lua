@@ -198,7 +198,9 @@ function M.new_env(path, opts)
     decl.used = true
     local file, line = here()
     local at = { file = file, line = line }
-    if type(name) ~= "string" or name == "" then fail(at, "phase: expects a name") end
+    if type(name) ~= "string" or name == "" then
+      fail(at, "phase: expects a name first, like phase \"add column\" { sql [[...]], rollback = ... }")
+    end
     return function(t)
       local what = string.format("phase '%s'", name)
       if type(t) ~= "table" then fail(at, "%s: expects a table { ... }", what) end
@@ -263,6 +265,9 @@ function M.new_env(path, opts)
     decl.used = true
     local file, line = here()
     local at = { file = file, line = line }
+    if type(name) ~= "string" or name == "" then
+      fail(at, "watch: expects a name first, like watch \"after deploy\" { duration = \"15m\", ... }")
+    end
     return function(t)
       return require("migrun.watch").new(name, t, at, { fail = fail, check_keys = check_keys,
         parse_duration = parse_duration, is_expectation = env.expect.is })
@@ -274,7 +279,9 @@ function M.new_env(path, opts)
     decl.used = true
     local file, line = here()
     local at = { file = file, line = line }
-    if type(name) ~= "string" then fail(at, "gate: expects a name") end
+    if type(name) ~= "string" or name == "" then
+      fail(at, "gate: expects a name first, like gate \"go/no-go\" { \"Is the app in maintenance mode?\" }")
+    end
     return function(items)
       if type(items) ~= "table" then fail(at, "gate '%s': expects a list of questions", name) end
       for i, q in ipairs(items) do

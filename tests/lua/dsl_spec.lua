@@ -48,6 +48,18 @@ playbook "ok" {
     assert.truthy(err.message:find("transaction", 1, true))
   end)
 
+  it("asks for the name of a phase, gate or watch written without one, at its line", function()
+    for _, case in ipairs({
+      { 'phase { sql "a.sql" }', 'phase "add column"' },
+      { 'gate { "ready?" }', 'gate "go/no-go"' },
+      { 'watch { duration = "1m" }', 'watch "after deploy"' },
+    }) do
+      local err = load_error('playbook "x" {\n  phase "p" { sql "a.sql" },\n  ' .. case[1] .. ',\n}')
+      assert.equal(3, err.line, err.message)
+      assert.truthy(err.message:find("expects a name first, like " .. case[2], 1, true), err.message)
+    end
+  end)
+
   it("rejects two phases with one name", function()
     local err = load_error('playbook "x" {\n  phase "p" { sql "a.sql" },\n  phase "p" { sql "a.sql" },\n}')
     assert.equal("playbook", err.kind)
