@@ -479,6 +479,12 @@ playbook "bare number" {
   watch "w" { duration = 1800 },
 }]=])
     assert.truthy(err:find("duration is a duration with its unit, like \"30m\"", 1, true), err)
+    err = refused([=[
+playbook "few deadlocks" {
+]=] .. PHASE .. [=[
+  watch "w" { duration = "1m", deadlocks = { min = 1 } },
+}]=])
+    assert.truthy(err:find("deadlocks is N or { max = N }, not min", 1, true), err)
   end)
 
   it("samples a window shorter than the default 15s at its end", function()

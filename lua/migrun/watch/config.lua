@@ -34,11 +34,14 @@ local function size(at, h, what, v)
   return math.floor(tonumber(n) * f)
 end
 
--- N | { max = N [, min = M] } -> {max =, min =}: whole numbers, at least 0
-local function limits(at, h, what, v)
+-- N | { max = N [, min = M] } -> {max =, min =}: whole numbers, at least 0; max_only: a count
+-- where too few is never a problem (deadlocks) takes no min
+local function limits(at, h, what, v, max_only)
   local t = type(v) == "table" and v or { max = v }
   for k, x in pairs(t) do
-    if k ~= "max" and k ~= "min" then
+    if max_only and k ~= "max" then
+      h.fail(at, "%s is N or { max = N }, not %s", what, tostring(k))
+    elseif k ~= "max" and k ~= "min" then
       h.fail(at, "%s takes max = N and min = N, not %s%s", what, tostring(k),
              require("migrun.text").did_you_mean(tostring(k), { "max", "min" }))
     end
@@ -114,7 +117,7 @@ function M.new(name, t, at, h)
     th.rollback_rate_pct = { max = w.rollback_rate }
   end
   if t.deadlocks ~= nil then
-    w.deadlocks = limits(at, h, what .. ": deadlocks", t.deadlocks)
+    w.deadlocks = limits(at, h, what .. ": deadlocks", t.deadlocks, true)
     th.deadlocks = w.deadlocks
   end
   if t.temp_bytes ~= nil then
