@@ -208,15 +208,19 @@ M.kinds.no_blocked_sessions = {
       return "no session waiting for a lock" .. (e.min_wait.ns > 0 and (" longer than " .. e.min_wait.text) or "")
     end,
     expected = function() return "none waiting" end,
-    -- a waiting session, how long, and who holds it up (pg_blocking_pids)
+    -- a waiting session, how long it has waited for its lock (pg_locks.waitstart, PostgreSQL
+    -- 14+; its statement may have run long before it had to wait), and who holds it up
     sql = function(e)
-      return [[SELECT ]] .. SESSION_COLUMNS .. [[,
-                 extract(epoch FROM clock_timestamp() - a.state_change)::float8 AS seconds,
-                 pg_catalog.array_to_string(pg_catalog.pg_blocking_pids(a.pid), ', ') AS blockers
-               FROM pg_catalog.pg_stat_activity a
-               WHERE a.wait_event_type = 'Lock' AND ]] .. sessions_where(e) .. [[
-                 AND clock_timestamp() - a.state_change >= make_interval(secs => $1)
-               ORDER BY a.state_change]], e.min_wait.seconds
+      return [[SELECT * FROM (
+                 SELECT ]] .. SESSION_COLUMNS .. [[,
+                   extract(epoch FROM clock_timestamp() - coalesce(
+                     (SELECT min(l.waitstart) FROM pg_catalog.pg_locks l WHERE l.pid = a.pid AND NOT l.granted),
+                     a.state_change))::float8 AS seconds,
+                   pg_catalog.array_to_string(pg_catalog.pg_blocking_pids(a.pid), ', ') AS blockers
+                 FROM pg_catalog.pg_stat_activity a
+                 WHERE a.wait_event_type = 'Lock' AND ]] .. sessions_where(e) .. [[) w
+               WHERE w.seconds >= $1
+               ORDER BY w.seconds DESC]], e.min_wait.seconds
     end,
     judge = function(_, res)
       if res.n == 0 then return true, "none", "none waiting" end

@@ -109,6 +109,24 @@ describe("health expectations", function()
     assert.is_true(check(e, me).ok)
   end)
 
+  it("no_blocked_sessions counts the time waiting for the lock, not since the statement began", function()
+    local holder = other("holder")
+    holder:exec("BEGIN; LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE")
+    local waiter = other("late-waiter")
+    -- 3 s of work first, then the lock: waiting for it only since a moment ago
+    waiter:send("DO $$ BEGIN PERFORM pg_sleep(3); PERFORM count(*) FROM accounts; END $$")
+    H.eventually(function()
+      return me:query("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'late-waiter' " ..
+                      "AND wait_event_type = 'Lock'")[1].n == 1
+    end, 20000)
+    assert.is_true(check(expect.no_blocked_sessions { min_wait = "2s" }, me).ok)
+    local r = check(expect.no_blocked_sessions(), me)
+    assert.is_false(r.ok)
+    assert.truthy(r.actual:find("late-waiter", 1, true), r.actual)
+    holder:exec("ROLLBACK")
+    waiter:wait()
+  end)
+
   it("extension says what is missing and how to get it", function()
     local r = check(expect.extension "pg_stat_statements", me)
     -- the harness's sandbox preloads pg_stat_statements (created in setup)

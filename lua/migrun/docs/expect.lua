@@ -316,9 +316,8 @@ the biggest five first (`412 (api 380, worker 30, psql 2)`). Sessions as for
       summary = "No session waits for a lock (for min_wait or longer, default 0s).",
       text = [[
 A failure names each waiting session (at most five), its query and the pids that block it
-(`pg_blocking_pids`). The time is counted from the session's last change of state (when its
-statement started), not from when it began to wait. Sessions as for
-`expect.no_long_transactions`.]],
+(`pg_blocking_pids`). The time is how long it has waited for the lock (`pg_locks.waitstart`),
+not how long its statement has run. Sessions as for `expect.no_long_transactions`.]],
       context = "verify",
       example = [[expect.no_blocked_sessions { min_wait = "1s" }]],
       see = { "expect.no_long_transactions", "watch.lock_waits" },
