@@ -278,23 +278,71 @@ static void push_jkey(jdec *d)
     expect(d, ':');
 }
 
-/* The remaining "key": value pairs of an object into the table on top, up to '}'. */
-static void fill_jobject(jdec *d, int depth)
+/* The remaining "key": value pairs of an object, up to '}', onto the stack after the npairs
+** already there; then all of them into one table sized for them (and extra more fields),
+** which replaces them: a table grown field by field is resized and rehashed on the way. */
+static void fill_jobject(jdec *d, int depth, int npairs, int extra)
 {
+    lua_State *L = d->L;
     for (;;) {
         ws(d);
         if (d->p < d->end && *d->p == '}') {
             d->p++;
-            return;
+            break;
         }
         expect(d, ',');
-        push_jkey(d);                            // [t, key]
-        push_jvalue(d, depth + 1);               // [t, key, value]
-        lua_rawset(d->L, -3);                    // [t]
+        luaL_checkstack(L, 4, "pgquery: parse tree too wide");
+        push_jkey(d);                            // [pairs.., key]
+        push_jvalue(d, depth + 1);               // [pairs.., key, value]
+        npairs++;
     }
+    int base = lua_gettop(L) - 2 * npairs;       /* the first key is at base + 1 */
+    lua_createtable(L, 0, npairs + extra);       // [pairs.., t]
+    for (int i = 0; i < npairs; i++) {
+        lua_pushvalue(L, base + 1 + 2 * i);
+        lua_pushvalue(L, base + 2 + 2 * i);
+        lua_rawset(L, -3);
+    }
+    lua_replace(L, base + 1);                    // [t, pairs from the first value on..]
+    lua_settop(L, base + 1);                     // [t]
 }
 
-static void push_jobject(jdec *d, int depth)
+/* At the inner '{' of {"String": {"sval": "x"}}: push "x" (a String node without sval is the
+** empty string) and return 1, or return 0 with nothing pushed and nothing consumed when the
+** object is anything else. Names are lists of these: no table is made for them. */
+static int push_jsval(jdec *d)
+{
+    const char *save = d->p;
+    d->p++;                                      /* '{' */
+    ws(d);
+    if (d->p < d->end && *d->p == '}') {
+        d->p++;
+        lua_pushliteral(d->L, "");
+        return 1;
+    }
+    if (d->end - d->p > 6 && memcmp(d->p, "\"sval\"", 6) == 0) {
+        d->p += 6;
+        ws(d);
+        if (d->p < d->end && *d->p == ':') {
+            d->p++;
+            ws(d);
+            if (d->p < d->end && *d->p == '"') {
+                push_jstring(d);                 // [sval]
+                ws(d);
+                if (d->p < d->end && *d->p == '}') {
+                    d->p++;
+                    return 1;
+                }
+                lua_pop(d->L, 1);
+            }
+        }
+    }
+    d->p = save;
+    return 0;
+}
+
+/* At '{': push the object as a table with room for extra more fields (a node's tag). */
+static void push_jobject(jdec *d, int depth, int extra)
 {
     lua_State *L = d->L;
     if (depth > MAX_DEPTH)
@@ -304,7 +352,7 @@ static void push_jobject(jdec *d, int depth)
     ws(d);
     if (d->p < d->end && *d->p == '}') {
         d->p++;
-        lua_createtable(L, 0, 0);
+        lua_createtable(L, 0, extra);
         return;
     }
     push_jkey(d);                                // [key]
@@ -312,7 +360,18 @@ static void push_jobject(jdec *d, int depth)
     size_t kl;
     const char *k = lua_tolstring(L, -1, &kl);
     if (kl > 0 && k[0] >= 'A' && k[0] <= 'Z' && d->p < d->end && *d->p == '{') {
-        push_jobject(d, depth + 1);              // [key, inner]
+        const char *inner = d->p;
+        if (kl == 6 && memcmp(k, "String", 6) == 0 && push_jsval(d)) {   // [key, sval]
+            ws(d);
+            if (d->p < d->end && *d->p == '}') {
+                d->p++;
+                lua_remove(L, -2);               // [sval]
+                return;
+            }
+            lua_pop(L, 1);                       /* not a node wrapper: read it as a table */
+            d->p = inner;
+        }
+        push_jobject(d, depth + 1, 1);           // [key, inner]
         ws(d);
         if (d->p < d->end && *d->p == '}') {     /* a node wrapper: unwrap it */
             d->p++;
@@ -331,41 +390,60 @@ static void push_jobject(jdec *d, int depth)
             lua_remove(L, -2);                   // [inner]
             return;
         }
-        lua_createtable(L, 0, 6);                // [key, inner, t]
-        lua_insert(L, -3);                       // [t, key, inner]
-        lua_rawset(L, -3);                       // [t]
-        fill_jobject(d, depth);
+        fill_jobject(d, depth, 1, extra);        // [t]
         return;
     }
     push_jvalue(d, depth + 1);                   // [key, value]
-    lua_createtable(L, 0, 6);                    // [key, value, t]
-    lua_insert(L, -3);                           // [t, key, value]
-    lua_rawset(L, -3);                           // [t]
-    fill_jobject(d, depth);
+    fill_jobject(d, depth, 1, extra);            // [t]
 }
 
+#define ARRAY_BATCH 32
+
+/* At '[': push the array. Up to ARRAY_BATCH elements wait on the stack so that the table is
+** made at its size; a longer array grows from there. */
 static void push_jarray(jdec *d, int depth)
 {
     lua_State *L = d->L;
     if (depth > MAX_DEPTH)
         luaL_error(L, "pgquery: parse tree nested deeper than %d", MAX_DEPTH);
-    luaL_checkstack(L, 4, "pgquery: parse tree too deep");
+    luaL_checkstack(L, ARRAY_BATCH + 4, "pgquery: parse tree too deep");
     d->p++;                                      /* '[' */
-    lua_createtable(L, 2, 0);                    // [a]
     ws(d);
     if (d->p < d->end && *d->p == ']') {
         d->p++;
+        lua_createtable(L, 0, 0);
         return;
     }
-    for (lua_Integer i = 1;; i++) {
-        push_jvalue(d, depth + 1);               // [a, v]
-        lua_rawseti(L, -2, i);                   // [a]
+    int top = lua_gettop(L);
+    int n = 0, done = 0;
+    while (!done && n < ARRAY_BATCH) {
+        push_jvalue(d, depth + 1);               // [v1 .. vn]
+        n++;
         ws(d);
         if (d->p < d->end && *d->p == ']') {
             d->p++;
-            return;
+            done = 1;
+        } else {
+            expect(d, ',');
         }
-        expect(d, ',');
+    }
+    lua_createtable(L, (int)(done ? n : 2 * n), 0);   // [v1 .. vn, a]
+    for (int i = 1; i <= n; i++) {
+        lua_pushvalue(L, top + i);
+        lua_rawseti(L, -2, i);
+    }
+    lua_replace(L, top + 1);
+    lua_settop(L, top + 1);                      // [a]
+    while (!done) {
+        push_jvalue(d, depth + 1);               // [a, v]
+        lua_rawseti(L, -2, ++n);                 // [a]
+        ws(d);
+        if (d->p < d->end && *d->p == ']') {
+            d->p++;
+            done = 1;
+        } else {
+            expect(d, ',');
+        }
     }
 }
 
@@ -375,7 +453,7 @@ static void push_jvalue(jdec *d, int depth)
     if (d->p >= d->end)
         jfail(d, "truncated value");
     switch (*d->p) {
-    case '{': push_jobject(d, depth); return;
+    case '{': push_jobject(d, depth, 0); return;
     case '[': push_jarray(d, depth); return;
     case '"': push_jstring(d); return;
     case 't':
