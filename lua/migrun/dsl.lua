@@ -393,6 +393,12 @@ function M.new_env(path, opts)
         end
       end
       if not next(pb.phases) then fail(at, "%s: has no phases", what) end
+      local last = pb.items[#pb.items]
+      if last.kind == "gate" then
+        fail({ file = last.file, line = last.line }, "%s: gate '%s' comes after the last phase, so it " ..
+             "would never be asked: a gate holds back the phases after it; put it before the phase it " ..
+             "guards", what, last.name)
+      end
       local src = text.readfile(path) or ""
       pb.checksum = hash.text(src)
       decl.playbooks[#decl.playbooks + 1] = pb

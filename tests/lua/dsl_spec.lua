@@ -60,6 +60,13 @@ playbook "ok" {
     end
   end)
 
+  it("refuses a gate after the last phase, which would never be asked", function()
+    local err = load_error('playbook "x" {\n  phase "p" { sql "a.sql" },\n  gate "done?" { "all good?" },\n}')
+    assert.equal(3, err.line)
+    assert.truthy(err.message:find("gate 'done?' comes after the last phase, so it would never be asked", 1, true),
+                  err.message)
+  end)
+
   it("rejects two phases with one name", function()
     local err = load_error('playbook "x" {\n  phase "p" { sql "a.sql" },\n  phase "p" { sql "a.sql" },\n}')
     assert.equal("playbook", err.kind)

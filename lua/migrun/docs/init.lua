@@ -44,7 +44,8 @@ M.MAN = {
 -- file (default migrun.dsl, the playbook language); false: not Lua (a command line)
 M.CONTEXTS = {
   file = { "%s\n" },                                              -- a whole playbook
-  playbook = { 'playbook "doc" {\n  phase "doc" { sql "SELECT 1" },\n%s,\n}\n' },   -- its table
+  -- an item or option of the playbook's table: between two phases (a gate guards one)
+  playbook = { 'playbook "doc" {\n  phase "doc" { sql "SELECT 1" },\n%s,\n  phase "after" { sql "SELECT 2" },\n}\n' },
   phase = { 'playbook "doc" {\n  phase "doc" {\n    sql "SELECT 1",\n%s,\n  },\n}\n' },
   steps = { 'playbook "doc" {\n  phase "doc" {\n    transaction = false,\n%s,\n  },\n}\n' },
   verify = { 'playbook "doc" {\n  phase "doc" { sql "SELECT 1" },\n  verify = {\n%s,\n  },\n}\n' },
