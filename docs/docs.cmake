@@ -11,16 +11,19 @@ list(APPEND MR_DOC_SOURCES ${PROJECT_SOURCE_DIR}/lua/migrun/commands/init.lua)
 
 if(SCDOC)
   set(MR_MAN_DIR ${PROJECT_BINARY_DIR}/man)
-  set(MR_MAN_PAGES ${MR_MAN_DIR}/migrun.1 ${MR_MAN_DIR}/migrun-playbook.5)
+  set(MR_MAN_PAGES ${MR_MAN_DIR}/migrun.1 ${MR_MAN_DIR}/migrun-playbook.5
+                   ${MR_MAN_DIR}/migrun.1.gz ${MR_MAN_DIR}/migrun-playbook.5.gz)
+  # installed gzipped, as Debian's policy has man pages (-n: no name or time in the header)
   add_custom_command(OUTPUT ${MR_MAN_PAGES}
     COMMAND ${CMAKE_COMMAND} -E make_directory ${MR_MAN_DIR}
     COMMAND migrun -e "require('migrun.docs.build').man(arg[1], arg[2])" ${MR_MAN_DIR} ${SCDOC}
+    COMMAND gzip -9nkf ${MR_MAN_DIR}/migrun.1 ${MR_MAN_DIR}/migrun-playbook.5
     DEPENDS migrun ${MR_DOC_SOURCES}
     COMMENT "Writing the man pages migrun(1) and migrun-playbook(5) with scdoc"
     VERBATIM)
   add_custom_target(man ALL DEPENDS ${MR_MAN_PAGES})
-  install(FILES ${MR_MAN_DIR}/migrun.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
-  install(FILES ${MR_MAN_DIR}/migrun-playbook.5 DESTINATION ${CMAKE_INSTALL_MANDIR}/man5)
+  install(FILES ${MR_MAN_DIR}/migrun.1.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+  install(FILES ${MR_MAN_DIR}/migrun-playbook.5.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man5)
 else()
   message(WARNING "scdoc not found: no man pages are built or installed (Debian: apt-get install scdoc)")
 endif()

@@ -103,7 +103,7 @@ say "\$ migrun --sandbox --load $doc/examples/quickstart/before.sql $doc/example
 # 4. man pages (docs/docs.cmake installs them, when scdoc is there)
 if [ -f docs/docs.cmake ]; then
   for page in 1:migrun 5:migrun-playbook; do
-    [ -f "$root/usr/share/man/man${page%%:*}/${page#*:}.${page%%:*}" ] ||
+    [ -f "$root/usr/share/man/man${page%%:*}/${page#*:}.${page%%:*}.gz" ] ||
       fail "no man page ${page#*:}(${page%%:*}) (docs/docs.cmake builds them with scdoc)"
     if command -v man >/dev/null; then
       if [ $system -eq 1 ]; then where=$(man -w "${page%%:*}" "${page#*:}")
