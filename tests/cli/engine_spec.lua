@@ -166,6 +166,22 @@ describe("plan, check and status", function()
     assert.truthy(r.stdout:find("count(customers) = 50  FAILED", 1, true), r.stdout)
   end)
 
+  it("check reads the database even when the playbook's SQL has lint errors (it runs none of it)", function()
+    local name = fresh()
+    local dir = H.tmpdir()
+    H.write(dir .. "/drop.lua", [=[
+playbook "drop" {
+  phase "drop" { sql [[DROP TABLE audit_log]], rollback = sql [[CREATE TABLE audit_log (id int)]] },
+  verify = { expect.absent "audit_log" },
+}]=])
+    assert.equal(2, run(name, { "plan", dir .. "/drop.lua" }).status)     -- plan and run lint
+    local r = run(name, { "check", dir .. "/drop.lua" })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    assert.truthy(r.stdout:find("preflight (nothing is applied yet)", 1, true), r.stdout)
+    assert.is_nil(r.stderr:find("ban-drop-table", 1, true), r.stderr)
+    H.rmtree(dir)
+  end)
+
   it("status lists runs and their phases with outcome", function()
     local name = fresh()
     run(name, { "--set", "broken=3", FIX .. "/shop.lua" })
