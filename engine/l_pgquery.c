@@ -3,6 +3,7 @@
 ** Binding layer over pgquery.c: splits, parses one statement at a time, and decodes
 ** libpg_query's JSON straight into Lua tables. Which tree is dangerous is lua/migrun/lint/.
 */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -234,37 +235,6 @@ static void push_jnumber(jdec *d)
     lua_pushnumber(d->L, (lua_Number)strtod(tmp, NULL));
 }
 
-/* Step over one value (a statement the linter does not read). */
-static void skip_jvalue(jdec *d)
-{
-    int depth = 0;
-    ws(d);
-    for (;;) {
-        if (d->p >= d->end)
-            jfail(d, "truncated value");
-        char c = *d->p;
-        if (c == '"') {
-            d->p++;
-            while (d->p < d->end && *d->p != '"')
-                d->p += (*d->p == '\\') ? 2 : 1;
-            d->p++;
-        } else if (c == '{' || c == '[') {
-            depth++;
-            d->p++;
-        } else if (c == '}' || c == ']') {
-            depth--;
-            d->p++;
-        } else if (depth == 0) {          /* a scalar: up to the next separator */
-            while (d->p < d->end && *d->p != ',' && *d->p != '}' && *d->p != ']')
-                d->p++;
-            return;
-        } else {
-            d->p++;
-        }
-        if (depth == 0)
-            return;
-    }
-}
 
 static void push_jvalue(jdec *d, int depth);
 
@@ -486,6 +456,67 @@ static void push_jvalue(jdec *d, int depth)
     jfail(d, "unexpected value");
 }
 
+/* ---- stepping over JSON, and indexing a parse, in plain C --------------------------------- */
+
+static const char *cws(const char *p, const char *e)
+{
+    while (p < e && (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* At a value: the byte after it, or NULL when the JSON is cut short. Strings (most of the
+** bytes: every key is one) are crossed with memchr. */
+static const char *cskip(const char *p, const char *e)
+{
+    int depth = 0;
+    p = cws(p, e);
+    if (p < e && *p != '"' && *p != '{' && *p != '[') {     /* a scalar */
+        while (p < e && *p != ',' && *p != '}' && *p != ']')
+            p++;
+        return p;
+    }
+    while (p < e) {
+        switch (*p++) {
+        case '"':
+            for (;;) {
+                const char *q = memchr(p, '"', (size_t)(e - p));
+                if (q == NULL)
+                    return NULL;
+                size_t bs = 0;                   /* escaped after an odd run of backslashes */
+                while (q - bs > p && q[-1 - (ptrdiff_t)bs] == '\\')
+                    bs++;
+                p = q + 1;
+                if (bs % 2 == 0)
+                    break;
+            }
+            break;
+        case '{':
+        case '[':
+            depth++;
+            break;
+        case '}':
+        case ']':
+            depth--;
+            break;
+        default:
+            continue;
+        }
+        if (depth == 0)
+            return p;
+    }
+    return NULL;
+}
+
+/* Step over one value (a statement the linter does not read). */
+static void skip_jvalue(jdec *d)
+{
+    const char *p = cskip(d->p, d->end);
+    if (p == NULL)
+        jfail(d, "truncated value");
+    d->p = p;
+}
+
 /* At a statement's node wrapper {"XxxStmt": {...}}: push its table, or only {tag = "XxxStmt"}
 ** when skip (a table at index skip, or 0) names that tag. */
 static void push_jstmt(jdec *d, int skip)
@@ -510,46 +541,6 @@ static void push_jstmt(jdec *d, int skip)
         d->p = save;
     }
     push_jvalue(d, 0);
-}
-
-/* ---- indexing a parse, in plain C --------------------------------------------------------- */
-
-static const char *cws(const char *p, const char *e)
-{
-    while (p < e && (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r'))
-        p++;
-    return p;
-}
-
-/* At a value: the byte after it, or NULL when the JSON is cut short. */
-static const char *cskip(const char *p, const char *e)
-{
-    int depth = 0;
-    p = cws(p, e);
-    while (p < e) {
-        char c = *p;
-        if (c == '"') {
-            p++;
-            while (p < e && *p != '"')
-                p += (*p == '\\') ? 2 : 1;
-            p++;
-        } else if (c == '{' || c == '[') {
-            depth++;
-            p++;
-        } else if (c == '}' || c == ']') {
-            depth--;
-            p++;
-        } else if (depth == 0) {
-            while (p < e && *p != ',' && *p != '}' && *p != ']')
-                p++;
-            return p;
-        } else {
-            p++;
-        }
-        if (depth == 0)
-            return p <= e ? p : NULL;
-    }
-    return NULL;
 }
 
 /* At '"': the key (libpg_query's keys have no escapes) and the byte after its colon. */
