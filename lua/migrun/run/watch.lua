@@ -10,28 +10,50 @@ local term = require "migrun.core.term"
 
 local M = {}
 
--- one round trip: who blocks pid, and what progress view reports for it
-local LOOK = [[
+-- one round trip: who blocks pid, and what the progress view of its kind of statement (if it
+-- has one) reports for it
+local BLOCKERS = [[
 SELECT 'blocker' AS what, a.pid, a.usename AS "user", a.application_name AS app, a.state,
        extract(epoch FROM now() - a.xact_start)::int AS xact_seconds, left(a.query, 300) AS query,
        NULL::text AS phase, NULL::bigint AS done, NULL::bigint AS total
-FROM unnest(pg_blocking_pids($1)) AS b(pid) JOIN pg_stat_activity a ON a.pid = b.pid
-UNION ALL
+FROM unnest(pg_blocking_pids($1)) AS b(pid) JOIN pg_stat_activity a ON a.pid = b.pid]]
+local PROGRESS = {
+  create_index = [[
 SELECT 'progress', pid, NULL, 'CREATE INDEX', phase, NULL, NULL, phase,
        coalesce(nullif(blocks_done, 0), tuples_done), coalesce(nullif(blocks_total, 0), tuples_total)
-FROM pg_stat_progress_create_index WHERE pid = $1
-UNION ALL
+FROM pg_stat_progress_create_index WHERE pid = $1]],
+  cluster = [[
 SELECT 'progress', pid, NULL, command, phase, NULL, NULL, phase, heap_blks_scanned, heap_blks_total
-FROM pg_stat_progress_cluster WHERE pid = $1
-UNION ALL
+FROM pg_stat_progress_cluster WHERE pid = $1]],
+  copy = [[
 SELECT 'progress', pid, NULL, 'COPY', type, NULL, NULL, command, bytes_processed, nullif(bytes_total, 0)
-FROM pg_stat_progress_copy WHERE pid = $1
-UNION ALL
+FROM pg_stat_progress_copy WHERE pid = $1]],
+  vacuum = [[
 SELECT 'progress', pid, NULL, 'VACUUM', phase, NULL, NULL, phase, heap_blks_scanned, heap_blks_total
-FROM pg_stat_progress_vacuum WHERE pid = $1
-UNION ALL
+FROM pg_stat_progress_vacuum WHERE pid = $1]],
+  analyze = [[
 SELECT 'progress', pid, NULL, 'ANALYZE', phase, NULL, NULL, phase, sample_blks_scanned, sample_blks_total
-FROM pg_stat_progress_analyze WHERE pid = $1]]
+FROM pg_stat_progress_analyze WHERE pid = $1]],
+}
+
+-- the progress view a statement reports to, from its first words (nil: none, as for DML);
+-- the BEGIN and SET LOCALs a phase sends ahead of its first statement are skipped
+local function progress_kind(sql)
+  local s = sql:gsub("%-%-[^\n]*", " "):gsub("/%*.-%*/", " "):lower()
+  repeat
+    local before = s
+    s = s:gsub("^%s*begin%s*;", ""):gsub("^%s*set%s[^;]*;", "")
+  until s == before
+  local w1, w2, w3 = s:match("^%s*(%a+)%s*(%a*)%s*(%a*)")
+  if w1 == "create" and (w2 == "index" or (w2 == "unique" and w3 == "index")) then return "create_index" end
+  if w1 == "reindex" then return "create_index" end
+  if w1 == "cluster" or (w1 == "vacuum" and s:find("^%s*vacuum%s*%(?[^;]-full")) then return "cluster" end
+  if w1 == "copy" then return "copy" end
+  if w1 == "vacuum" then return "vacuum" end
+  if w1 == "analyze" or w1 == "analyse" then return "analyze" end
+  return nil
+end
+M.progress_kind = progress_kind
 
 --- watch.describe_blocker(b) -> "pid 4242 (alice, psql, idle in transaction, in a transaction
 -- for 45s): UPDATE orders ..."
@@ -55,15 +77,23 @@ local function monitor(run)
     run.monitor_db = require("migrun.db").connect(conninfo)
     run.monitor_db:set_client_timeout(5000)
     run.monitor_db:set("application_name", "migrun monitor")
-    -- the look is planned once per connection: planning its six views cost 15-50 ms of the
-    -- server's CPU per look, executing the plan under 1 ms
-    run.monitor_db:exec("SET plan_cache_mode = force_generic_plan; PREPARE migrun_look(int) AS " .. LOOK)
+    run.monitor_db:exec("SET plan_cache_mode = force_generic_plan")
+    run.monitor_looks = {}
   end
   return run.monitor_db
 end
 
-local function look_at(run, pid)
-  return monitor(run):query(string.format("EXECUTE migrun_look(%d)", pid))
+-- a look is planned once per connection and kind of statement: planning it costs 15-50 ms of
+-- the server's CPU (the views behind it are large), executing the plan under 2 ms
+local function look_at(run, pid, kind)
+  local db = monitor(run)
+  local name = "migrun_look_" .. (kind or "blockers")
+  if not run.monitor_looks[name] then
+    db:exec(string.format("PREPARE %s(int) AS %s%s", name, BLOCKERS,
+                          kind and ("\nUNION ALL\n" .. PROGRESS[kind]) or ""))
+    run.monitor_looks[name] = true
+  end
+  return db:query(string.format("EXECUTE %s(%d)", name, pid))
 end
 
 --- watch.close(run): the monitor connection goes
@@ -109,6 +139,7 @@ function M.exec(run, sql, o)
   local db = run.db
   o = o or {}
   local pid = db:backend_pid()                       -- read before send: busy afterwards
+  local kind = progress_kind(sql)
   local t0 = clock.now()
   -- the first look comes early enough to see the blocker before a lock timeout fires; in a
   -- rehearsal, a statement outside a transaction is looked at at once (its locks go with it)
@@ -144,7 +175,7 @@ function M.exec(run, sql, o)
       -- a look that fails (the monitor lost too) only means less is said; the statement's own
       -- wait, with its client timeout, decides what happens to the run. Ctrl-C is not a failure
       -- to look: it goes on.
-      local look_ok, look = pcall(look_at, run, pid)
+      local look_ok, look = pcall(look_at, run, pid, kind)
       if not look_ok then
         if errors.is(look, "interrupted") then error(look, 0) end
         look = {}
