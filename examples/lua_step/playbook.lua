@@ -1,5 +1,5 @@
 -- A batched backfill and a Lua step. Updating 25,000 rows in one statement holds their row
--- locks until the end and writes one big transaction; `backfill` walks the table in keyset
+-- locks until the end and writes one big transaction; `backfill` walks the table in key-range
 -- batches instead, one short transaction each, in a `transaction = false` phase. A Lua step
 -- then reports on the result with the connection and run.log.
 -- Run: migrun --sandbox --load examples/lua_step/before.sql examples/lua_step/playbook.lua --yes
@@ -23,8 +23,8 @@ playbook "lua_step" {
 
   phase "backfill in batches" {
     transaction = false,                      -- each batch commits on its own
-    -- migrun's built-in batched backfill: keyset batches on the primary key, each its own
-    -- short transaction, the batch size tuned to 200 ms, resumable from its checkpoint
+    -- migrun's built-in batched backfill: key ranges on the (integer) primary key, each its
+    -- own short transaction, the batch size tuned to 200 ms, resumable from its checkpoint
     backfill "accounts" {
       set = "email_normalized = lower(trim(email))",
       where = "email_normalized IS NULL",       -- what still needs doing (a rerun skips the rest)

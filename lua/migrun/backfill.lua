@@ -5,15 +5,20 @@
 --   backfill "tools" { from = "dh_tool", select = "id, name, to_jsonb(dh_tool) - 'id'",
 --                      columns = { "id", "name", "metadata" }, on_conflict = "DO NOTHING" }
 --
--- Keyset batches on the key (the primary key by default; composite keys work): each batch is
--- one statement, so its own short transaction under lock_timeout, that picks the next rows
--- after the last key (never OFFSET, never a rescan), updates or copies them, and moves the
--- checkpoint in migrun.backfill in the same statement: after kill -9, Ctrl-C or a lost
--- connection a rerun continues from the checkpoint, never repeating a batch, never skipping
--- one. The batch size tunes itself to a target duration (200 ms), so no batch holds its row
--- locks much longer than that. Throttles: max_rate (rows/s), max_replica_lag (replay lag of
--- the slowest standby), pause_if(db). Progress: a live line on a terminal, JSON events, and in
--- the report the throughput over time and every pause with its reason.
+-- Batches walk the key (the primary key by default). A single integer key (smallint, integer,
+-- bigint) is walked in key ranges: each batch is `UPDATE t SET ... WHERE key >= lo AND key <= hi
+-- AND (where)`, no pick, no join (bench/README.md, row 11: about half the server's work of the
+-- other shape). Other keys (composite, text, uuid...) are walked in keyset batches: the next n
+-- rows after the last key that still match where (ORDER BY key LIMIT n, never OFFSET), updated
+-- or copied through a join. Either way each batch is one statement, so its own short
+-- transaction under lock_timeout, that also moves the checkpoint in migrun.backfill: after
+-- kill -9, Ctrl-C or a lost connection a rerun continues from the checkpoint, never repeating a
+-- batch, never skipping one. Both store the last key done as {"migrun_k1": ...}, so a run
+-- interrupted under one form resumes under the other. The batch size (rows, or for ranges the
+-- width in keys) tunes itself to a target duration (200 ms), so no batch holds its row locks
+-- much longer than that. Throttles: max_rate (rows/s), max_replica_lag (replay lag of the
+-- slowest standby), pause_if(db). Progress: a live line on a terminal, JSON events, and in the
+-- report the throughput over time and every pause with its reason.
 local clock = require "migrun.clock"
 local errors = require "migrun.errors"
 local hash = require "migrun.hash"
@@ -131,6 +136,18 @@ local function list(cols, fmt)
   return table.concat(out, ", ")
 end
 
+-- the checkpoint's upsert, as a CTE over the batch's work w; last: the SQL of the last key done,
+-- from: what it is taken from ("" or " FROM l", where no row means no checkpoint moved)
+local function checkpoint_cte(last, from)
+  return string.format([[
+c AS (INSERT INTO migrun.backfill (playbook, phase, step, run_id, last_key, rows_done, batches, updated_at)
+      SELECT $1, $2, $3, $4, %s, (SELECT count(*) FROM w), 1, clock_timestamp()%s
+      ON CONFLICT (playbook, phase, step) DO UPDATE SET last_key = EXCLUDED.last_key, run_id = EXCLUDED.run_id,
+        rows_done = migrun.backfill.rows_done + EXCLUDED.rows_done, batches = migrun.backfill.batches + 1,
+        updated_at = EXCLUDED.updated_at
+      RETURNING 1)]], last, from)
+end
+
 -- the statement of one batch: the next n keys after $last, the work, the checkpoint. One
 -- statement: one transaction, atomic with its checkpoint, one round trip.
 local function batch_sql(db, st, keys, nparams_before)
@@ -170,14 +187,54 @@ local function batch_sql(db, st, keys, nparams_before)
 WITH b AS (%s),
 w AS (%s),
 l AS (SELECT %s FROM b ORDER BY %s LIMIT 1),
-c AS (INSERT INTO migrun.backfill (playbook, phase, step, run_id, last_key, rows_done, batches, updated_at)
-      SELECT $1, $2, $3, $4, to_jsonb(l), (SELECT count(*) FROM w), 1, clock_timestamp() FROM l
-      ON CONFLICT (playbook, phase, step) DO UPDATE SET last_key = EXCLUDED.last_key, run_id = EXCLUDED.run_id,
-        rows_done = migrun.backfill.rows_done + EXCLUDED.rows_done, batches = migrun.backfill.batches + 1,
-        updated_at = EXCLUDED.updated_at
-      RETURNING 1)
+%s
 SELECT (SELECT count(*) FROM b) AS picked, (SELECT count(*) FROM w) AS done,
-       (SELECT to_jsonb(l)::text FROM l) AS last]], pick, work, bk, desc)
+       (SELECT to_jsonb(l)::text FROM l) AS last]], pick, work, bk, desc,
+    checkpoint_cte("to_jsonb(l)", " FROM l"))
+end
+
+-- key ranges: the types whose keys the batches can walk as ranges of numbers
+local RANGE_TYPES = { smallint = true, integer = true, bigint = true }
+local WIDTH_MAX = 1 << 48     -- keys in one range (tuning on a sparse table grows it past any row count)
+local ROWS_MAX = 200000       -- rows one batch may touch when the width is tuned (as the keyset form's n)
+
+-- the statement of one key-range batch: every row with $5 <= key <= $6 still matching where,
+-- and the checkpoint moved to $6 (the range is done, whatever it held). One statement.
+local function range_sql(db, st, key)
+  local scan_rel = st.from and ident.quote(db, st.from) or ident.quote(db, st.table)
+  local target = ident.quote(db, st.table)
+  local k = scan_rel .. "." .. key.q
+  local cond = string.format("%s >= $5::bigint AND %s <= $6::bigint%s", k, k,
+                             st.where and (" AND (" .. st.where .. ")") or "")
+  local work
+  if st.from then
+    local cols = ""
+    if st.columns then
+      local q = {}
+      for i, c in ipairs(st.columns) do q[i] = db:quote_ident(c) end
+      cols = " (" .. table.concat(q, ", ") .. ")"
+    end
+    work = string.format("INSERT INTO %s%s SELECT %s FROM %s WHERE %s ORDER BY %s%s RETURNING 1",
+      target, cols, st.select, scan_rel, cond, k, st.on_conflict and (" ON CONFLICT " .. st.on_conflict) or "")
+  else
+    work = string.format("UPDATE %s SET %s WHERE %s RETURNING 1", target, st.set, cond)
+  end
+  return string.format("WITH w AS (%s),\n%s\nSELECT (SELECT count(*) FROM w) AS done", work,
+                       checkpoint_cte("jsonb_build_object('migrun_k1', $6::bigint)", ""))
+end
+
+-- the first key after `after` (nil: the first key) of a row still matching where; nil when none.
+-- One read, no row locks: it skips gaps in the keys and stretches already done in one go.
+local function next_key(db, st, key, after)
+  local rel = ident.quote(db, st.from or st.table)
+  local k = rel .. "." .. key.q
+  local conds = {}
+  if after then conds[1] = k .. " > $1::bigint" end
+  if st.where then conds[#conds + 1] = "(" .. st.where .. ")" end
+  local sql = string.format("SELECT min(%s) AS k FROM %s%s", k, rel,
+                            #conds > 0 and (" WHERE " .. table.concat(conds, " AND ")) or "")
+  if after then return db:query(sql, after)[1].k end
+  return db:query(sql)[1].k
 end
 
 local function estimate(db, st)
@@ -226,18 +283,31 @@ function M.run(run, ph, st)
   local db = run.db
   local out = run.out
   local keys = key_columns(db, st.from or st.table, st.keys)
-  local cp = db:query([[SELECT last_key::text AS last, rows_done, batches FROM migrun.backfill
-                        WHERE playbook = $1 AND phase = $2 AND step = $3]], run.pb.name, ph.name, st.name)[1]
+  local cp = db:query([[SELECT last_key::text AS last, last_key->>'migrun_k1' AS k1, rows_done, batches
+                        FROM migrun.backfill WHERE playbook = $1 AND phase = $2 AND step = $3]],
+                     run.pb.name, ph.name, st.name)[1]
+  -- a single integer key: key ranges; any other: keyset batches. Both checkpoints are the last
+  -- key done, {"migrun_k1": ...}: a run interrupted under one form resumes under the other.
+  local ranged = #keys == 1 and RANGE_TYPES[keys[1].type] and true or false
   local last = {}
   if cp and cp.last then
-    local k = json.decode(cp.last)
-    for i in ipairs(keys) do last[i] = k["migrun_k" .. i] end
+    if ranged then
+      -- read as text: a bigint past 2^53 would lose digits as a JSON number
+      last[1] = cp.k1 and math.tointeger(tonumber(cp.k1))
+      if not last[1] then
+        errors.raise("playbook", string.format("backfill: %s: the checkpoint in migrun.backfill holds the last " ..
+          "key %s, not an integer of %s (was the key changed?); delete that row to start the step afresh",
+          st.name, cp.last, keys[1].name))
+      end
+    else
+      local k = json.decode(cp.last)
+      for i in ipairs(keys) do last[i] = k["migrun_k" .. i] end
+    end
     local shown = {}
     for i, c in ipairs(keys) do shown[i] = c.name .. " " .. tostring(last[i]) end
     out:info(string.format("  %s: resuming after %s (%d rows in %d batches before)", st.name,
                            table.concat(shown, ", "), cp.rows_done, cp.batches))
   end
-  local sql = batch_sql(db, st, keys, 4)
   local total = estimate(db, st)
   local n = st.fixed_batch or 1000
   local done, batches, t0 = 0, 0, clock.now()
@@ -265,6 +335,58 @@ function M.run(run, ph, st)
     end
   end
 
+  local batch      -- () -> rows done, ns; nil when there is nothing left
+  if ranged then
+    -- key ranges [lo, hi] of n keys, from the first key still to do up to the largest key there
+    -- was at the start. Rows inserted meanwhile with larger keys are done too if they match
+    -- where, like the keyset form does: at the end, and after a range with nothing to do, one
+    -- read finds the next key still to do (skipping gaps in the keys and stretches already done),
+    -- and the end moves on to the largest key there is then.
+    local key = keys[1]
+    local sql = range_sql(db, st, key)
+    local rel, k = ident.quote(db, st.from or st.table), key.q
+    local max_sql = string.format("SELECT max(%s) AS k FROM %s", k, rel)
+    local cap_sql = string.format("SELECT %s AS k FROM %s WHERE %s >= $1::bigint ORDER BY %s OFFSET $2 LIMIT 1",
+                                  k, rel, k, k)
+    local kmax = db:query(max_sql)[1].k
+    local lo = next_key(db, st, key, last[1])
+    batch = function()
+      if not lo then return nil end
+      if not kmax or lo > kmax then
+        kmax = db:query(max_sql)[1].k
+        if not kmax or kmax < lo then kmax = lo end   -- rows deleted meanwhile: one range to the end
+      end
+      local room = kmax - lo      -- negative: it overflowed, the keys span more than 2^63
+      local hi = (room >= 0 and room < n - 1) and kmax or lo + (n - 1)
+      if not st.fixed_batch and n > ROWS_MAX then
+        -- a tuned width past ROWS_MAX keys (a sparse table) could meet a dense stretch: a batch
+        -- touches ROWS_MAX rows at most, as in the keyset form
+        local r = db:query(cap_sql, lo, ROWS_MAX)[1]
+        if r and r.k - 1 < hi then hi = r.k - 1 end
+      end
+      local tb = clock.now()
+      local got = db:query(sql, run.pb.name, ph.name, st.name, run.id, lo, hi)[1].done
+      local ns = clock.since(tb)
+      if got == 0 or hi >= kmax then lo = next_key(db, st, key, hi) else lo = hi + 1 end
+      return got, ns
+    end
+  else
+    local sql = batch_sql(db, st, keys, 4)
+    batch = function()
+      local params = { run.pb.name, ph.name, st.name, run.id }
+      for i = 1, #keys do params[4 + i] = last[i] end
+      params[4 + #keys + 1] = n
+      params[4 + #keys + 2] = #last == 0
+      local tb = clock.now()
+      local r = db:query(sql, table.unpack(params, 1, 4 + #keys + 2))[1]
+      local ns = clock.since(tb)
+      if r.picked == 0 then return nil end
+      local k = json.decode(r.last)
+      for i in ipairs(keys) do last[i] = k["migrun_k" .. i] end
+      return r.done, ns
+    end
+  end
+
   while true do
     -- the throttles first: nothing runs while a standby lags or the playbook says wait
     if st.max_lag_ns then
@@ -279,24 +401,17 @@ function M.run(run, ph, st)
     if st.pause_if then
       pause(function() return "pause_if says wait" end, function() return st.pause_if(db) and true or false end)
     end
-    local params = { run.pb.name, ph.name, st.name, run.id }
-    for i = 1, #keys do params[4 + i] = last[i] end
-    params[4 + #keys + 1] = n
-    params[4 + #keys + 2] = #last == 0
-    local tb = clock.now()
-    local r = db:query(sql, table.unpack(params, 1, 4 + #keys + 2))[1]
-    local ns = clock.since(tb)
-    if r.picked == 0 then break end
+    local got, ns = batch()
+    if not got then break end
     report.max_batch_ms = math.max(report.max_batch_ms or 0, ns / 1e6)
-    local k = json.decode(r.last)
-    for i in ipairs(keys) do last[i] = k["migrun_k" .. i] end
-    done, batches = done + r.done, batches + 1
-    -- tune to the target duration: halve at most, double at most
+    done, batches = done + got, batches + 1
+    -- tune to the target duration: aim a little under it, halve at most, grow by half at most,
+    -- so a batch overshoots it rarely (a range's width too: where keys are sparse or rows done,
+    -- a range of the same width holds fewer rows to do and takes less time)
     if not st.fixed_batch then
-      -- aim a little under the target, grow by half at most: a batch overshoots it rarely
       local factor = 0.85 * st.target_ns / math.max(ns, 1e5)
       factor = math.max(0.5, math.min(1.5, factor))
-      n = math.max(10, math.min(200000, math.floor(n * factor)))
+      n = math.max(10, math.min(ranged and WIDTH_MAX or ROWS_MAX, math.floor(n * factor)))
     end
     local elapsed = clock.since(t0)
     local rate = done / math.max(elapsed / 1e9, 1e-3)

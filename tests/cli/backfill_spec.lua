@@ -1,6 +1,8 @@
--- backfill: keyset batches (composite keys too), resumable after kill -9 with every row done
--- exactly once, a batch size that tunes itself, the copy form, and the replica-lag throttle
--- against a real streaming standby whose replay is paused.
+-- backfill: key-range batches for a single integer key (sparse and negative keys, stretches
+-- already done, the ends of bigint), keyset batches for the others (composite, text), resumable
+-- after kill -9 with every row done exactly once (also from a checkpoint the keyset form left),
+-- a batch size that tunes itself, the copy form, and the replica-lag throttle against a real
+-- streaming standby whose replay is paused.
 local H = require "helper"
 local cjson = require "cjson"
 local proc = require "migrun.proc"
@@ -72,6 +74,46 @@ playbook "once" {
     assert.equal(20000, final.n)
   end)
 
+  it("resumes after Ctrl-C in the middle of a key-range batch: sparse negative keys, every row once", function()
+    local name = H.fresh_db("bf")
+    local c <close> = H.connect(name)
+    c:exec([[CREATE FUNCTION slow_zero() RETURNS int VOLATILE LANGUAGE plpgsql AS
+             $$ BEGIN PERFORM pg_sleep(0.001); RETURN 0; END $$;
+             CREATE TABLE ledger_rows (id bigint PRIMARY KEY, n int NOT NULL DEFAULT 0);
+             INSERT INTO ledger_rows (id) SELECT g::bigint * 1000003 - 3000000000000 FROM generate_series(1, 4000) g]])
+    -- about 100 rows a range, each row slow: Ctrl-C lands inside a batch, which rolls back
+    -- with its checkpoint
+    local pb, dir = playbook([=[
+playbook "interrupted" {
+  phase "count" { transaction = false,
+    backfill "ledger_rows" { set = "n = n + 1 + slow_zero()", where = "true", batch = 100000000 },
+    rollback = sql [[UPDATE ledger_rows SET n = 0]] },
+}]=])
+    local out = dir .. "/out"
+    local h = H.spawn_migrun({ "--db", H.conninfo(name), pb }, { stdout = out, stderr = out .. ".err" })
+    H.eventually(function()
+      local ok, n = pcall(function() return query(name, "SELECT rows_done FROM migrun.backfill")[1] end)
+      return ok and n and n.rows_done >= 500
+    end, 30000)
+    h:kill(proc.SIGINT)
+    local res = H.eventually(function() return h:wait(50) end, 30000)
+    assert.are_not.equal(0, res.status, H.read(out) .. H.read(out .. ".err"))
+    local cp = query(name, "SELECT rows_done, (last_key->>'migrun_k1')::bigint AS last FROM migrun.backfill")[1]
+    local partial = query(name, [[
+      SELECT count(*) FILTER (WHERE n = 1) AS one, count(*) FILTER (WHERE n > 1) AS more,
+             count(*) FILTER (WHERE n = 1 AND id > $1) AS past FROM ledger_rows]], cp.last)[1]
+    assert.equal(cp.rows_done, partial.one)       -- the checkpoint tells exactly what is done
+    assert.equal(0, partial.more)
+    assert.equal(0, partial.past)
+    local r = H.run_db(name, { pb })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    assert.truthy(r.stdout:find("resuming after id " .. cp.last, 1, true), r.stdout)
+    local final = query(name, "SELECT min(n) AS lo, max(n) AS hi, count(*) AS n FROM ledger_rows")[1]
+    assert.equal(1, final.lo)
+    assert.equal(1, final.hi)
+    assert.equal(4000, final.n)
+  end)
+
   it("tunes its batch size to the target duration", function()
     local name = H.fresh_db("bf")
     local c <close> = H.connect(name)
@@ -113,6 +155,164 @@ playbook "copy" {
     assert.equal(0, r.status, r.stdout .. r.stderr)
     assert.equal("already there", query(name, "SELECT name FROM tools WHERE id = 42")[1].name)
     assert.equal("v1", query(name, "SELECT metadata->>'vendor' AS v FROM tools WHERE id = 8")[1].v)
+  end)
+
+  it("walks a sparse integer key in ranges: gaps of billions, negative keys, the ends of bigint", function()
+    local name = H.fresh_db("bf")
+    local c <close> = H.connect(name)
+    c:exec([[CREATE TABLE sparse (id bigint PRIMARY KEY, n int NOT NULL DEFAULT 0);
+             INSERT INTO sparse (id) SELECT -9223372036854775808 + g FROM generate_series(0, 499) g;
+             INSERT INTO sparse (id) SELECT -5000000000 + g * 7 FROM generate_series(0, 999) g;
+             INSERT INTO sparse (id) SELECT g FROM generate_series(-300, 300) g;
+             INSERT INTO sparse (id) SELECT 3000000000 + g * 1000 FROM generate_series(0, 999) g;
+             INSERT INTO sparse (id) SELECT 9223372036854775807 - g FROM generate_series(0, 499) g]])
+    -- where = "true": a range done twice would show as n = 2
+    local pb, dir = playbook([=[
+playbook "sparse" {
+  phase "count" { transaction = false,
+    backfill "sparse" { set = "n = n + 1", where = "true" },
+    rollback = sql [[UPDATE sparse SET n = 0]] },
+}]=])
+    local r = H.run_db(name, { "--report", dir .. "/r.md", pb })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    local final = query(name, "SELECT min(n) AS lo, max(n) AS hi, count(*) AS n FROM sparse")[1]
+    assert.equal(1, final.lo)
+    assert.equal(1, final.hi)
+    assert.equal(3601, final.n)
+    local b = cjson.decode(H.read(dir .. "/r.json")).backfills[1]
+    assert.equal(3601, b.rows)
+    -- the gaps are skipped by one read each, not walked range by range
+    assert.truthy(b.batches < 60, b.batches)
+    assert.equal(0, query(name, "SELECT count(*) AS n FROM migrun.backfill")[1].n)
+  end)
+
+  it("skips a stretch already done in one go and leaves it untouched", function()
+    local name = H.fresh_db("bf")
+    local c <close> = H.connect(name)
+    c:exec([[CREATE TABLE half (id int PRIMARY KEY, v text);
+             INSERT INTO half SELECT g, CASE WHEN g BETWEEN 10001 AND 20000 THEN 'before' END
+             FROM generate_series(1, 30000) g]])
+    local pb, dir = playbook([=[
+playbook "half" {
+  phase "fill" { transaction = false,
+    backfill "half" { set = "v = 'x' || id", where = "v IS NULL", batch = 1000 },
+    rollback = sql [[UPDATE half SET v = NULL]] },
+}]=])
+    local r = H.run_db(name, { "--report", dir .. "/r.md", pb })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    assert.truthy(r.stdout:find("backfill half: 20000 rows in 21 batches", 1, true), r.stdout)
+    local counts = query(name, [[SELECT count(*) FILTER (WHERE v = 'before') AS before,
+                                        count(*) FILTER (WHERE v = 'x' || id) AS done FROM half]])[1]
+    assert.equal(10000, counts.before)
+    assert.equal(20000, counts.done)
+    -- batch = N: ranges of N keys; the 21st is the one range of the stretch done (0 rows)
+    local b = cjson.decode(H.read(dir .. "/r.json")).backfills[1]
+    assert.equal(1000, b.samples[#b.samples].batch)
+  end)
+
+  it("resumes from a checkpoint the keyset form left (last key done), and refuses one it cannot read", function()
+    local name = H.fresh_db("bf")
+    local c <close> = H.connect(name)
+    c:exec([[CREATE TABLE legacy (id bigint PRIMARY KEY, n int NOT NULL DEFAULT 0);
+             INSERT INTO legacy (id) SELECT g * 3 FROM generate_series(1, 10000) g]])
+    local pb = playbook([=[
+playbook "legacy" {
+  phase "count" { transaction = false,
+    backfill "legacy" { set = "n = n + 1", where = "true" },
+    rollback = sql [[UPDATE legacy SET n = 0]] },
+}]=])
+    -- the ledger first (a run of another playbook), then the row an interrupted keyset run left:
+    -- the rows up to id 12000 were done by it
+    local setup = playbook([=[playbook "setup" { phase "noop" { sql [[SELECT 1]] } }]=])
+    assert.equal(0, H.run_db(name, { setup }).status)
+    c:exec([[UPDATE legacy SET n = 1 WHERE id <= 12000;
+             INSERT INTO migrun.backfill (playbook, phase, step, last_key, rows_done, batches)
+             VALUES ('legacy', 'count', 'backfill legacy', '{"migrun_k1": "twelve"}', 4000, 4)]])
+    local bad = H.run_db(name, { pb })
+    assert.is_not.equal(0, bad.status)
+    assert.truthy((bad.stdout .. bad.stderr):find("not an integer of id", 1, true), bad.stdout .. bad.stderr)
+    c:exec([[UPDATE migrun.backfill SET last_key = '{"migrun_k1": 12000}']])
+    local r = H.run_db(name, { pb })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    assert.truthy(r.stdout:find("resuming after id 12000 (4000 rows in 4 batches before)", 1, true), r.stdout)
+    assert.truthy(r.stdout:find("backfill legacy: 6000 rows", 1, true), r.stdout)
+    local final = query(name, "SELECT min(n) AS lo, max(n) AS hi FROM legacy")[1]
+    assert.equal(1, final.lo)
+    assert.equal(1, final.hi)
+  end)
+
+  it("does rows inserted during the run past the last key, as the keyset form does, not those behind", function()
+    local name = H.fresh_db("bf")
+    local c <close> = H.connect(name)
+    c:exec([[CREATE TABLE grow (id int PRIMARY KEY, v int);
+             INSERT INTO grow SELECT g, NULL FROM generate_series(1, 3000) g]])
+    -- pause_if runs between batches: after the first one, rows arrive behind it and past the end
+    local pb = playbook([=[
+local calls = 0
+playbook "grow" {
+  phase "fill" { transaction = false,
+    backfill "grow" { set = "v = 1", where = "v IS NULL", batch = 1000,
+      pause_if = function(db)
+        calls = calls + 1
+        if calls == 2 then
+          db:exec("INSERT INTO grow SELECT g, NULL FROM generate_series(900000, 900499) g")
+          db:exec("INSERT INTO grow VALUES (-7, NULL)")
+        end
+        return false
+      end },
+    rollback = sql [[UPDATE grow SET v = NULL]] },
+}]=])
+    local r = H.run_db(name, { pb })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    assert.truthy(r.stdout:find("backfill grow: 3500 rows", 1, true), r.stdout)
+    assert.equal(3500, query(name, "SELECT count(*) AS n FROM grow WHERE v = 1")[1].n)
+    assert.is_nil(query(name, "SELECT v FROM grow WHERE id = -7")[1].v)
+  end)
+
+  it("walks a text key in keyset batches, and an integer key = column in ranges", function()
+    local name = H.fresh_db("bf")
+    local c <close> = H.connect(name)
+    c:exec([[CREATE TABLE tagged (code text PRIMARY KEY, seq bigint UNIQUE NOT NULL, v int);
+             INSERT INTO tagged SELECT 'c' || g, g * 10 - 50000, NULL FROM generate_series(1, 2500) g]])
+    local pb, dir = playbook([=[
+playbook "text key" {
+  phase "by code" { transaction = false,
+    backfill "tagged" { set = "v = 1", where = "v IS NULL", batch = 300 },
+    rollback = sql [[UPDATE tagged SET v = NULL]] },
+  phase "by seq" { transaction = false,
+    backfill "tagged" { set = "v = 2", where = "v = 1", key = "seq", batch = 3000 },
+    rollback = sql [[UPDATE tagged SET v = 1]] },
+}]=])
+    local r = H.run_db(name, { "--report", dir .. "/r.md", pb })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    -- keyset: 300 rows a batch; ranges: 3000 keys a batch, so 300 rows (seq steps by 10)
+    assert.truthy(r.stdout:find("backfill tagged: 2500 rows in 9 batches", 1, true), r.stdout)
+    local doc = cjson.decode(H.read(dir .. "/r.json"))
+    assert.equal(9, doc.backfills[1].batches)
+    assert.equal(9, doc.backfills[2].batches)
+    assert.equal(2500, query(name, "SELECT count(*) AS n FROM tagged WHERE v = 2")[1].n)
+  end)
+
+  it("copies in key ranges: a sparse source with negative keys, and where", function()
+    local name = H.fresh_db("bf")
+    local c <close> = H.connect(name)
+    c:exec([[CREATE TABLE src (id bigint PRIMARY KEY, name text, live boolean);
+             INSERT INTO src SELECT g::bigint * 1000003 - 2000000000, 'n' || g, g % 10 <> 0
+             FROM generate_series(1, 4000) g;
+             CREATE TABLE dst (id bigint PRIMARY KEY, name text)]])
+    local pb = playbook([=[
+playbook "copy ranges" {
+  phase "copy" { transaction = false,
+    backfill "dst" { from = "src", select = "id, upper(name)", where = "live",
+                     on_conflict = "(id) DO NOTHING" },
+    verify = { expect.count("dst", 3600) },
+    rollback = sql [[TRUNCATE dst]] },
+}]=])
+    local r = H.run_db(name, { pb })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    assert.truthy(r.stdout:find("backfill dst: 3600 rows", 1, true), r.stdout)
+    assert.equal(0, query(name, "SELECT count(*) AS n FROM dst d JOIN src s USING (id) " ..
+                                "WHERE NOT s.live OR d.name <> upper(s.name)")[1].n)
   end)
 
   it("refuses a transactional phase and a table without a key, before anything runs", function()

@@ -116,7 +116,7 @@ describe("examples/quickstart", function()
 end)
 
 describe("examples/lua_step", function()
-  it("backfills in keyset batches, then a Lua step reports with db:query and run.log", function()
+  it("backfills in key-range batches, then a Lua step reports with db:query and run.log", function()
     local r, doc = run_example("lua_step", { "--set", "batch=7000" })
     assert.equal(0, r.status, r.stdout .. r.stderr)
     assert.truthy(r.stdout:find("backfill accounts: 25000 rows in 4 batches", 1, true), r.stdout)

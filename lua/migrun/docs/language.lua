@@ -262,14 +262,21 @@ is not asked.]],
                 'backfill "TABLE" { from = "SOURCE", select = "EXPRS", OPTION = VALUE, ... }' },
       summary = "A batched, resumable, throttled update (or copy) of a big table, as a step.",
       text = [[
-Keyset batches on the key (the primary key unless `key` names one; composite keys work):
-each batch is one statement, its own short transaction under the lock timeout, that picks the
-next rows after the last key, updates or copies them and moves the checkpoint
-(`migrun.backfill`) in the same statement. After kill -9, Ctrl-C or a lost connection, a rerun
-goes on from the checkpoint, never repeating a batch nor skipping one.
+Batches walk the key (the primary key unless `key` names one). A single integer key
+(smallint, integer, bigint) is walked in key ranges: each batch updates (or copies) the rows
+whose key lies in the next range and still match `where`. Any other key (composite, text,
+uuid...) is walked in keyset batches: each picks the next rows after the last key that match
+`where` (never OFFSET). Either way each batch is one statement, its own short transaction
+under the lock timeout, that also moves the checkpoint (`migrun.backfill`, the last key done).
+After kill -9, Ctrl-C or a lost connection, a rerun goes on from the checkpoint, never
+repeating a batch nor skipping one.
 
-The batch size tunes itself so a batch takes about `target`; `max_rate`, `max_replica_lag`
-and `pause_if` slow it down. Throughput and pauses go to the report.
+The batch size (for key ranges: the width of a range, in keys) tunes itself so a batch takes
+about `target`. Ranges skip gaps in the keys and stretches already done with one read each,
+and a tuned range touches 200,000 rows at most. Rows inserted during the run with keys past
+the largest one there was at the start are done too if they match `where`; rows inserted
+behind the batches are not (in both forms). `max_rate`, `max_replica_lag` and `pause_if` slow
+it down. Throughput and pauses go to the report.
 
 A backfill commits batch by batch: its phase needs `transaction = false`. The update form
 needs `where`, the condition of rows still to do, so a rerun skips the ones done. The copy
@@ -281,7 +288,8 @@ form (`from`, `select`) inserts into TABLE the rows of SOURCE.]],
           'backfill "accounts" { set = "flag = true", where = "flag IS NULL" }' },
         { "key", "COLUMN | { COLUMN, ... }", "The columns the batches walk (default: the primary key); " ..
           "unique and indexed.", 'backfill "events" { set = "v = 1", where = "v IS NULL", key = "event_id" }' },
-        { "batch", '"auto" | N', "Rows per batch: a fixed number, or auto (the default), tuned to target.",
+        { "batch", '"auto" | N', "Rows per batch (for key ranges: keys per range) as a fixed number, " ..
+          "or auto (the default), tuned to target.",
           'backfill "t" { set = "v = 1", where = "v IS NULL", batch = 5000 }' },
         { "target", "DURATION", "How long a batch should take (default 200ms): no batch holds its row " ..
           "locks much longer.", 'backfill "t" { set = "v = 1", where = "v IS NULL", target = "100ms" }' },
