@@ -60,9 +60,15 @@ describe("migrun help", function()
     assert.equal(0, r.status, r.stderr)
     assert.equal(docs.text("expect.no_orphans"), r.stdout)
     for _, man in ipairs(docs.MAN) do
-      local page = prefix .. "/share/man/man" .. man.section .. "/" .. man.file
-      assert.truthy(H.read(page):find('^%.%\\"'), page .. " is not roff")
+      local page = prefix .. "/share/man/man" .. man.section .. "/" .. man.file .. ".gz"
+      local roff = proc.run({ "gzip", "-dc", page })
+      assert.equal(0, roff.status, page .. ": " .. roff.stderr)
+      assert.truthy(roff.stdout:find('^%.%\\"'), page .. " is not roff")
     end
+    -- the Lua layer is installed precompiled too, named by where it was installed
+    assert.equal("file", lfs.attributes(prefix .. "/share/migrun/luac/migrun/cli.luac", "mode"))
+    r = proc.run({ bin, "-e", "print(debug.getinfo(require('migrun.cli').main, 'S').source)" })
+    assert.equal("@" .. prefix .. "/bin/../share/migrun/lua/migrun/cli.lua\n", r.stdout)
     local dir = H.tmpdir()
     r = proc.run({ bin, "new", "proj" }, { cwd = dir })
     assert.equal(0, r.status, r.stderr)
