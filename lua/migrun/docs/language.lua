@@ -252,7 +252,8 @@ On a terminal each question is asked in turn; without one the run needs `--yes`,
 refused before anything runs (exit 4). A "no" stops the run at the gate (exit 4): what ran
 before stays applied. The answers (who, when, each question and answer, how long it took)
 go to the ledger (`migrun.gates`) and the report. A gate after which nothing is left to do
-is not asked.]],
+(the phases after it already applied) is not asked; one after the last phase would never be,
+and the playbook is refused when it loads.]],
       example = [[gate "go/no-go" { "Staging passed?", "Team notified?" }]],
       see = { "playbook", "run" },
     },
