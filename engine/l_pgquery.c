@@ -686,17 +686,14 @@ static int parse_range(lua_State *L, l_pgq *s, size_t from, size_t to)
 #define CHUNK_STMTS 64
 #define CHUNK_BYTES 32768
 
-/* Parse s->buf in runs of statements the scanner found (a whole 10k-statement file in one
+/* Parse s->buf in runs of the n statements of s->spans (a whole 10k-statement file in one
 ** parser call is twice as slow: its JSON grows by copying; one call per statement pays the
-** parser's setup each time). A run that fails is parsed again one statement at a time, and if
-** one of those fails, the whole input in one call, which either succeeds (the scanner split it
-** wrongly: BEGIN ATOMIC bodies, CREATE RULE with several actions) or gives the error and its
-** position. Raises. */
-static void parse_all(lua_State *L, l_pgq *s)
+** parser's setup each time). Strict: 0 when every run parses into as many statements as it
+** has spans, else -1 at the first that does not. Otherwise a run that fails is parsed again one
+** statement at a time; -1 when one of those fails. */
+static int parse_spans(lua_State *L, l_pgq *s, int n, int strict)
 {
-    int n = mr_pgq_split(s->buf, &s->spans, &s->err);
-    int ok = n >= 0;
-    for (int i = 0; ok && i < n;) {
+    for (int i = 0; i < n;) {
         int j = i;
         size_t from = (size_t)s->spans[i].pos, to = from;
         while (j < n && j - i < CHUNK_STMTS) {
@@ -707,17 +704,43 @@ static void parse_all(lua_State *L, l_pgq *s)
             j++;
         }
         int mark = s->nentries;
-        if (parse_range(L, s, from, to) < 0 || (j - i > 1 && s->nentries - mark != j - i)) {
+        int failed = parse_range(L, s, from, to) < 0;
+        if (strict && (failed || s->nentries - mark != j - i))
+            return -1;
+        if (failed || (j - i > 1 && s->nentries - mark != j - i)) {
             /* keep the statements before this run; parse its statements one by one */
             s->nentries = mark;
-            for (int k = i; ok && k < j; k++) {
+            for (int k = i; k < j; k++) {
                 size_t f = (size_t)s->spans[k].pos, t = f + (size_t)s->spans[k].len;
-                ok = parse_range(L, s, f, t > s->len ? s->len : t) == 0;
+                if (parse_range(L, s, f, t > s->len ? s->len : t) < 0)
+                    return -1;
             }
         }
         i = j;
     }
-    if (ok)
+    return 0;
+}
+
+/* Parse s->buf. First in runs cut at the semicolons a quick pass finds (mr_pgq_cut): when every
+** run parses into as many statements as it was cut into, the cuts were statement boundaries
+** and that is the parse. Otherwise (an input the parser rejects, BEGIN ATOMIC bodies, CREATE
+** RULE with several actions, a piece without a keyword) all of it again as before: runs of the
+** statements PostgreSQL's scanner finds (its split scans the input twice), a run that fails
+** one statement at a time, and if one of those fails, the whole input in one call, which either
+** succeeds (the scanner split it wrongly) or gives the error and its position. Raises. */
+static void parse_all(lua_State *L, l_pgq *s)
+{
+    int n = mr_pgq_cut(s->buf, s->len, &s->spans);
+    if (n < 0)
+        luaL_error(L, "pgquery: out of memory");
+    if (parse_spans(L, s, n, 1) == 0)
+        return;
+    drop_trees(s);
+    free(s->spans);
+    s->spans = NULL;
+    mr_pgq_error_clear(&s->err);
+    n = mr_pgq_split(s->buf, &s->spans, &s->err);
+    if (n >= 0 && parse_spans(L, s, n, 0) == 0)
         return;
     drop_trees(s);
     mr_pgq_error_clear(&s->err);

@@ -123,9 +123,11 @@ static int ident_start(unsigned char c)
     return c == '_' || c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-/* At s[i] == '-' or '/': the end of the comment starting there, or i when none starts. */
-static size_t comment_end(const char *s, size_t i, size_t len)
+/* At s[i] == '-' or '/': the end of the comment starting there, or i when none starts; *open
+** set when it is a block comment the input ends inside of. */
+static size_t block_or_line_end(const char *s, size_t i, size_t len, int *open)
 {
+    *open = 0;
     if (i + 1 < len && s[i] == '-' && s[i + 1] == '-') {
         const char *nl = memchr(s + i, '\n', len - i);
         return nl ? (size_t)(nl - s) : len;
@@ -144,11 +146,18 @@ static size_t comment_end(const char *s, size_t i, size_t len)
                 j++;
             }
         }
+        *open = depth > 0;
         return j;
     }
     return i;
 }
 
+/* At s[i] == '-' or '/': the end of the comment starting there, or i when none starts. */
+static size_t comment_end(const char *s, size_t i, size_t len)
+{
+    int open;
+    return block_or_line_end(s, i, len, &open);
+}
 /* At a quote character: the index after the literal (escaped quotes are doubled; E'' strings
 ** also take backslashes). */
 static size_t quoted_end(const char *s, size_t i, size_t len, int backslashes)
@@ -197,7 +206,6 @@ int mr_pgq_comments(const char *s, size_t len, mr_pgq_span **out)
     size_t i = 0;
     while (i < len) {
         unsigned char c = (unsigned char)s[i];
-        int after_ident = i > 0 && ident_char((unsigned char)s[i - 1]);
         if (c == '-' || c == '/') {
             size_t e = comment_end(s, i, len);
             if (e == i) {
@@ -223,7 +231,7 @@ int mr_pgq_comments(const char *s, size_t len, mr_pgq_span **out)
             i = quoted_end(s, i, len, esc);
         } else if (c == '"') {
             i = quoted_end(s, i, len, 0);
-        } else if (c == '$' && !after_ident) {
+        } else if (c == '$' && !(i > 0 && ident_char((unsigned char)s[i - 1]))) {
             size_t e = dollar_end(s, i, len);
             i = e == i ? i + 1 : e;
         } else {
@@ -231,6 +239,73 @@ int mr_pgq_comments(const char *s, size_t len, mr_pgq_span **out)
         }
     }
     return n;
+}
+
+/* Append {pos, len} to *out (n used of *cap); -1 when memory ran out (*out freed). */
+static int push_span(mr_pgq_span **out, int n, size_t *cap, size_t pos, size_t len)
+{
+    if ((size_t)n == *cap) {
+        *cap = *cap ? *cap * 2 : 16;
+        mr_pgq_span *grown = realloc(*out, *cap * sizeof **out);
+        if (grown == NULL) {
+            free(*out);
+            *out = NULL;
+            return -1;
+        }
+        *out = grown;
+    }
+    (*out)[n] = (mr_pgq_span){(int)pos, (int)len};
+    return 0;
+}
+
+int mr_pgq_cut(const char *s, size_t len, mr_pgq_span **out)
+{
+    size_t cap = 0, start = 0, i = 0;
+    int n = 0, depth = 0, token = 0;
+    *out = NULL;
+    for (;;) {
+        if (i >= len || (s[i] == ';' && depth == 0)) {
+            size_t end = i < len ? i : len;
+            if (token && push_span(out, n++, &cap, start, end - start) < 0)
+                return -1;
+            if (i >= len)
+                return n;
+            start = ++i;
+            token = 0;
+            continue;
+        }
+        unsigned char c = (unsigned char)s[i];
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+            i++;
+            continue;
+        }
+        if (c == '-' || c == '/') {
+            int open;
+            size_t e = block_or_line_end(s, i, len, &open);
+            if (e != i) {
+                token |= open;          /* an unterminated comment is for the parser to refuse */
+                i = e;
+                continue;
+            }
+        }
+        token = 1;
+        if (c == '\'') {
+            int esc = i > 0 && (s[i - 1] == 'E' || s[i - 1] == 'e') &&
+                      !(i > 1 && ident_char((unsigned char)s[i - 2]));
+            i = quoted_end(s, i, len, esc);
+        } else if (c == '"') {
+            i = quoted_end(s, i, len, 0);
+        } else if (c == '$' && !(i > 0 && ident_char((unsigned char)s[i - 1]))) {
+            size_t e = dollar_end(s, i, len);
+            i = e == i ? i + 1 : e;
+        } else {
+            if (c == '(')
+                depth++;
+            else if (c == ')' && depth > 0)
+                depth--;
+            i++;
+        }
+    }
 }
 
 size_t mr_pgq_skip_blank(const char *s, size_t pos, size_t end)

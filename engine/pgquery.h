@@ -28,6 +28,14 @@ typedef struct mr_pgq_tree mr_pgq_tree;   /* owns one parse result */
 ** Returns the count and a malloc'd array in *out (NULL when 0); -1 with err filled on error. */
 int mr_pgq_split(const char *sql, mr_pgq_span **out, mr_pgq_error *err);
 
+/* The statements of sql[0..len) as one quick pass over it cuts them: at each semicolon outside
+** parentheses, string literals, quoted identifiers, dollar quotes and comments; a piece with
+** nothing but blanks and comments is none. Spans as mr_pgq_split's (the same for the scripts
+** the parser accepts, bar BEGIN ATOMIC bodies and the like, where both cut wrongly); a parse
+** of them is checked, not trusted. Returns the count and a malloc'd array in *out (NULL when
+** 0), or -1 when memory ran out. */
+int mr_pgq_cut(const char *sql, size_t len, mr_pgq_span **out);
+
 /* Parse sql (NUL-terminated) with the raw parser. Returns the tree, or NULL with err filled
 ** (message NULL too when memory ran out). */
 mr_pgq_tree *mr_pgq_parse(const char *sql, mr_pgq_error *err);

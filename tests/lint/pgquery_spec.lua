@@ -51,6 +51,30 @@ describe("pgquery", function()
     assert.equal("SelectStmt", stmts[2].tree.tag)
   end)
 
+  it("cuts a long script only at semicolons that end statements", function()
+    local body = "SELECT 'a;b', \"c;d\", $$e;f$$, $t$ ; $t$, E'g\\';h', (SELECT 1 /* ; */); -- ;\n"
+    local parts = {}
+    for i = 1, 150 do parts[i] = body end
+    local sql = table.concat(parts)
+    local stmts = pgquery.parse(sql)
+    assert.equal(150, #stmts)
+    for _, i in ipairs({ 1, 64, 65, 150 }) do
+      assert.equal(body:match("^(.-);%s*%-%- ;\n$"), sql:sub(stmts[i].pos, stmts[i].stop))
+    end
+  end)
+
+  it("reads a script the quick cut gets wrong as PostgreSQL's scanner splits it", function()
+    -- a piece without a keyword is no statement to the scanner's split, and never parsed
+    local stmts = pgquery.parse("SELECT 1; 42; SELECT 2;")
+    assert.equal(2, #stmts)
+    assert.equal(15, stmts[2].pos)
+    -- a block comment the script ends inside of is the parser's to refuse
+    local ok, err = pcall(pgquery.parse, "SELECT 1; /* open; SELECT 2;")
+    assert.is_false(ok)
+    assert.equal("parse", err.kind)
+    assert.truthy(err.message:find("unterminated /* comment", 1, true))
+  end)
+
   it("parses bodies the scanner alone splits wrongly (BEGIN ATOMIC)", function()
     local stmts = pgquery.parse("CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC " ..
                                 "SELECT 1; SELECT 2; END; SELECT 3")
