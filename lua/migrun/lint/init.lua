@@ -1031,21 +1031,20 @@ function M.files(paths, opts)
       end
     end
   end
-  -- a file linted twice (in two playbooks, or named too) reports once
-  local out = {}
+  -- a file linted twice (in two playbooks, or named too) reports once; in the order of file,
+  -- line, column and rule, which keys with the numbers zero-padded (and the file before a NUL,
+  -- which Lua compares apart) have as strings: sorted without a comparator called in Lua
+  local keys = {}
   for _, f in ipairs(findings) do
-    local key = string.format("%s:%d:%d:%s", f.file, f.line, f.col, f.rule)
+    local key = string.format("%s\0%010d:%010d:%s", f.file, f.line, f.col, f.rule)
     if not seen[key] then
-      seen[key] = true
-      out[#out + 1] = f
+      seen[key] = f
+      keys[#keys + 1] = key
     end
   end
-  table.sort(out, function(a, b)
-    if a.file ~= b.file then return a.file < b.file end
-    if a.line ~= b.line then return a.line < b.line end
-    if a.col ~= b.col then return a.col < b.col end
-    return a.rule < b.rule
-  end)
+  table.sort(keys)
+  local out = {}
+  for i, key in ipairs(keys) do out[i] = seen[key] end
   return out, parse_errors
 end
 

@@ -10,24 +10,26 @@ local function long(n)
   return type(n) == "string" and #n >= 60 and #n <= 63
 end
 
+-- out with n added when it is long (out made on the first)
+local function add(out, n)
+  if not long(n) then return out end
+  out = out or {}
+  out[#out + 1] = n
+  return out
+end
+
 -- the names a statement gives to new objects that may have been truncated (nil: none; most
 -- statements, so nothing is allocated for them)
 local function long_names(t)
   local tag, out = t.tag, nil
-  local function add(n)
-    if long(n) then
-      out = out or {}
-      out[#out + 1] = n
-    end
-  end
   if tag == "CreateStmt" then
     local any = long(t.relation and t.relation.relname)
     for _, el in ipairs(ast.list(t.tableElts)) do
       any = any or long(el.colname) or long(el.conname)
     end
     if not any then return nil end
-    add(t.relation and t.relation.relname)
-    for _, el in ipairs(ast.list(t.tableElts)) do add(el.colname); add(el.conname) end
+    out = add(out, t.relation and t.relation.relname)
+    for _, el in ipairs(ast.list(t.tableElts)) do out = add(add(out, el.colname), el.conname) end
   elseif tag == "AlterTableStmt" then
     local any = false
     for _, cmd in ipairs(ast.list(t.cmds)) do
@@ -36,7 +38,7 @@ local function long_names(t)
     end
     if not any then return nil end
     for _, cmd in ipairs(ast.list(t.cmds)) do
-      if cmd.def then add(cmd.def.colname); add(cmd.def.conname) end
+      if cmd.def then out = add(add(out, cmd.def.colname), cmd.def.conname) end
     end
   else
     local n
