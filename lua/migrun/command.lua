@@ -65,7 +65,8 @@ function Ctx:playbook(o)
     end
   end
   local pb = require("migrun.dsl").load(opts.file, { vars = opts.vars, args = opts.args,
-    globals = { arg = { [0] = opts.file, table.unpack(opts.args or {}) } }, index = index })
+    globals = { arg = { [0] = opts.file, table.unpack(opts.args or {}) } }, index = index,
+    playbook = not (o and o.script) })
   if not pb and not (o and o.script) then
     errors.raise("usage", opts.file .. " declares no playbook (a file with playbook \"name\" { ... })")
   end

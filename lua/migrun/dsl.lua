@@ -511,7 +511,9 @@ function M.check_syntax(path)
 end
 
 --- dsl.load(path [, opts]) -> playbook | nil, env (nil: the file declares no playbook, it
--- ran as a plain script); raises kind="playbook" with file and line
+-- ran as a plain script); raises kind="playbook" with file and line. An error raised while the
+-- file runs is the playbook's (exit 2) once it used a DSL name, or whenever opts.playbook says
+-- the caller wants a playbook (plan, check, ...); else it is a plain script's own error.
 function M.load(path, opts)
   local env, decl = M.new_env(path, opts)
   local chunk = compile(path, env)
@@ -523,7 +525,7 @@ function M.load(path, opts)
   M.current = previous
   if not ok then
     if errors.is(e) then error(e, 0) end
-    if decl.used then
+    if decl.used or (opts and opts.playbook) then
       local file, line, msg = tostring(e):match("^(.-):(%d+): (.*)$")
       errors.raise("playbook", msg or tostring(e), { file = file, line = tonumber(line) })
     end

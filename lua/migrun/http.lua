@@ -461,7 +461,19 @@ end
 -- request specs: built when a playbook loads, sent later
 
 local Spec = { __name = "migrun.http.spec" }
-Spec.__index = Spec
+-- the fields of a response, read from a spec: http.get at the top of a playbook made a request
+-- to send later (a hook), not a request sent now; reading its "response" must not be nil
+local RESPONSE_FIELDS = { status = true, ok = true, headers = true, body = true, json = true, seconds = true }
+Spec.__index = function(self, k)
+  if Spec[k] ~= nil then return Spec[k] end
+  if RESPONSE_FIELDS[k] then
+    error(string.format("%s is a request to send later (a hook), not a response: it has no .%s. " ..
+                        "While the playbook loads, http.%s makes a hook; to send a request and read " ..
+                        "its answer, call it inside a step (step \"name\" (function(db) ... end))",
+                        tostring(self), k, (rawget(self, "method") or "get"):lower()), 2)
+  end
+  return nil
+end
 Spec.__tostring = function(s) return "http " .. M.describe(s._req) end
 
 --- spec:send([ctx]) -> response (with the spec's retries); raises like http.request. The

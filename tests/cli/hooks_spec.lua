@@ -361,6 +361,21 @@ playbook "x" {
     assert.truthy(r.stderr:find("on = {} names no event", 1, true), r.stderr)
   end)
 
+  it("says an http call at the top of a playbook is a hook to send later, when its response is read", function()
+    local r = load_error([[
+local config = http.get("https://config.internal/flags")
+local on = config.status == 200
+playbook "x" { phase "p" { sql "SELECT 1" } }
+]])
+    assert.equal(2, r.status, r.stdout .. r.stderr)
+    assert.truthy(r.stderr:find(":2: http GET https://config.internal/flags is a request to send later (a hook), " ..
+                                "not a response: it has no .status", 1, true), r.stderr)
+    -- any error while a playbook loads is the playbook's (exit 2), even before its first DSL name
+    r = load_error("local x = nil\nprint(x.y)\nplaybook \"x\" { phase \"p\" { sql \"SELECT 1\" } }\n")
+    assert.equal(2, r.status, r.stdout .. r.stderr)
+    assert.truthy(r.stderr:find("pb.lua:2: attempt to index a nil value", 1, true), r.stderr)
+  end)
+
   it("takes a relative cafile from the playbook's directory, and refuses one that is not there", function()
     local body = [[
 playbook "x" {
