@@ -69,6 +69,13 @@ describe("migrun help", function()
     assert.equal("file", lfs.attributes(prefix .. "/share/migrun/luac/migrun/cli.luac", "mode"))
     r = proc.run({ bin, "-e", "print(debug.getinfo(require('migrun.cli').main, 'S').source)" })
     assert.equal("@" .. prefix .. "/bin/../share/migrun/lua/migrun/cli.lua\n", r.stdout)
+    -- a lint finding names its rule's page where it was installed
+    local sql = H.write(H.tmpdir() .. "/drop.sql", "DROP TABLE accounts;\n")
+    r = proc.run({ bin, "lint", sql }, { cwd = "/" })
+    assert.equal(1, r.status, r.stderr)
+    local page = prefix .. "/share/doc/migrun/docs/lint/ban-drop-table.md"
+    assert.truthy(r.stdout:find("= " .. page, 1, true), r.stdout)
+    assert.equal("file", lfs.attributes(page, "mode"))
     local dir = H.tmpdir()
     r = proc.run({ bin, "new", "proj" }, { cwd = dir })
     assert.equal(0, r.status, r.stderr)

@@ -38,7 +38,29 @@ M.RULE_IDS = {
   "allow-without-reason", "allow-unknown-rule",
 }
 
-M.DOCS = "docs/lint/"
+-- Where the rule pages (docs/lint/<id>.md) are on this machine, as a finding names them: in
+-- the source tree beside lua/ (a build: share/migrun/lua links to it), else installed under
+-- share/doc/migrun; relative to the working directory when under it; else as in the repo.
+local function docs_dir()
+  local lfs = require "lfs"
+  local here = package.searchpath("migrun.lint", package.path) or ""
+  local lua_dir = here:match("^(.*)/migrun/lint/init%.lua$")
+  if not lua_dir then return "docs/lint/" end
+  local source = lfs.symlinkattributes(lua_dir, "target")
+  local candidates = {
+    (source or lua_dir):match("^(.*)/lua$") and ((source or lua_dir):match("^(.*)/lua$") .. "/docs/lint"),
+    lua_dir:match("^(.*)/migrun/lua$") and (lua_dir:match("^(.*)/migrun/lua$") .. "/doc/migrun/docs/lint"),
+  }
+  for _, dir in ipairs(candidates) do
+    dir = dir:gsub("/[^/]+/%.%./", "/")              -- bin/../share
+    if lfs.attributes(dir, "mode") == "directory" then
+      local cwd = lfs.currentdir()
+      if cwd and dir:sub(1, #cwd + 1) == cwd .. "/" then dir = dir:sub(#cwd + 2) end
+      return dir .. "/"
+    end
+  end
+  return "docs/lint/"
+end
 M.DEFAULT_PG_VERSION = 150000
 M.DEFAULT_LOCK_TIMEOUT_MS = 2000     -- what migrun sets when the playbook does not say
 
@@ -63,6 +85,7 @@ local function load_rules()
   for _, id in ipairs(M.RULE_IDS) do
     local r = require("migrun.lint.rules." .. id)
     assert(r.id == id, "lint rule file " .. id .. " declares " .. tostring(r.id))
+    M.DOCS = M.DOCS or docs_dir()
     r.url = M.DOCS .. id .. ".md"
     rules[id] = r
     for _, tag in ipairs(r.tags or {}) do
