@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# bench/backfill-shape.sh [ROWS] [BATCH]: where the backfill row's gap comes from, on the server
-# alone (psql, no migrun): ROWS/BATCH batches in the shape migrun's backfill sends (keyset pick
-# with ORDER BY ... LIMIT, UPDATE joined to it, a checkpoint upsert, counts; one statement each)
-# and in key-range form (UPDATE ... WHERE id > lo AND id <= lo + BATCH), each against one UPDATE
-# of the same rows; interleaved, fresh copies of the table before each run.
+# bench/backfill-shape.sh [ROWS] [BATCH]: the two batch shapes of migrun's backfill on the
+# server alone (psql, no migrun): ROWS/BATCH batches in keyset form (a pick with ORDER BY ...
+# LIMIT, the UPDATE joined to it, a checkpoint, counts; one statement each: what backfill sends
+# for a key that is not one integer column) and in key-range form (UPDATE ... WHERE id > lo AND
+# id <= lo + BATCH and the checkpoint: what it sends for a single integer key), each against one
+# UPDATE of the same rows; interleaved, fresh copies of the table before each run.
 . "$(dirname "$0")/lib.sh"
 start_sandbox
 tmp=$(mktemp -d /tmp/migrun-bench-XXXXXX)
@@ -28,5 +29,5 @@ prep_b() { fresh b; }
 update() { psql -X -q -d b -c "UPDATE accounts SET norm = lower(trim(email)) WHERE norm IS NULL"; }
 keyset() { psql -X -q -v ON_ERROR_STOP=1 -d a -f "$tmp/keyset.sql"; }
 ranges() { psql -X -q -v ON_ERROR_STOP=1 -d a -f "$tmp/range.sql"; }
-PREP_A=prep_a PREP_B=prep_b ab "keyset batches of $B (backfill's shape) vs one UPDATE" - keyset update
+PREP_A=prep_a PREP_B=prep_b ab "keyset batches of $B vs one UPDATE" - keyset update
 PREP_A=prep_a PREP_B=prep_b ab "key-range batches of $B vs one UPDATE" - ranges update

@@ -17,7 +17,7 @@ playbook "backfill bench" {
 }
 LUA
 createdb src
-first_ms=
+first_ms= first_update=
 for n in "${sizes[@]}"; do
   psql -X -q -d src -c "DROP TABLE IF EXISTS seed; CREATE TABLE seed AS SELECT g::bigint AS id, ' User' || g || '@Example.COM ' AS email, NULL::text AS norm FROM generate_series(1, $n) g;"
   fresh() {   # $1: database name; a copy of the seed table with its primary key, analysed
@@ -46,8 +46,10 @@ for n in "${sizes[@]}"; do
     "${ratios[*]}" "$(load)"
   printf '%-48s %7.0f ms   target 200 ms\n' "  longest batch" "$max_batch"
   printf '%-48s %7d MB   goal < 30 MB\n' "  migrun peak RSS" "$(( rss / 1024 ))"
-  if [ -z "$first_ms" ]; then first_ms=$best_fill; first_n=$n; else
+  if [ -z "$first_ms" ]; then first_ms=$best_fill; first_update=$best_update; first_n=$n; else
     printf '%-48s %7s x   for %sx the rows (goal <= 10.5x for 10x)\n' "  growth from $first_n rows" \
       "$(ratio "$best_fill" "$first_ms")" "$(( n / first_n ))"
+    printf '%-48s %7s x   the server alone, for comparison\n' "  the UPDATE's growth from $first_n rows" \
+      "$(ratio "$best_update" "$first_update")"
   fi
 done
