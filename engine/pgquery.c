@@ -198,6 +198,26 @@ static size_t dollar_end(const char *s, size_t i, size_t len)
     return len;
 }
 
+/* At s[i]: the end of the string, quoted identifier or dollar-quoted text that starts there
+** (a '$' that opens none is passed over alone), or i when none starts there. */
+static size_t literal_end(const char *s, size_t i, size_t len)
+{
+    unsigned char c = (unsigned char)s[i];
+    if (c == '\'') {
+        /* E'..' takes backslash escapes; 'e' must stand alone, not end an identifier */
+        int esc = i > 0 && (s[i - 1] == 'E' || s[i - 1] == 'e') &&
+                  !(i > 1 && ident_char((unsigned char)s[i - 2]));
+        return quoted_end(s, i, len, esc);
+    }
+    if (c == '"')
+        return quoted_end(s, i, len, 0);
+    if (c == '$' && !(i > 0 && ident_char((unsigned char)s[i - 1]))) {
+        size_t e = dollar_end(s, i, len);
+        return e == i ? i + 1 : e;
+    }
+    return i;
+}
+
 int mr_pgq_comments(const char *s, size_t len, mr_pgq_span **out)
 {
     size_t cap = 0;
@@ -224,18 +244,9 @@ int mr_pgq_comments(const char *s, size_t len, mr_pgq_span **out)
             }
             (*out)[n++] = (mr_pgq_span){(int)i, (int)(e - i)};
             i = e;
-        } else if (c == '\'') {
-            /* E'..' takes backslash escapes; 'e' must stand alone, not end an identifier */
-            int esc = i > 0 && (s[i - 1] == 'E' || s[i - 1] == 'e') &&
-                      !(i > 1 && ident_char((unsigned char)s[i - 2]));
-            i = quoted_end(s, i, len, esc);
-        } else if (c == '"') {
-            i = quoted_end(s, i, len, 0);
-        } else if (c == '$' && !(i > 0 && ident_char((unsigned char)s[i - 1]))) {
-            size_t e = dollar_end(s, i, len);
-            i = e == i ? i + 1 : e;
         } else {
-            i++;
+            size_t e = literal_end(s, i, len);
+            i = e == i ? i + 1 : e;
         }
     }
     return n;
@@ -289,15 +300,9 @@ int mr_pgq_cut(const char *s, size_t len, mr_pgq_span **out)
             }
         }
         token = 1;
-        if (c == '\'') {
-            int esc = i > 0 && (s[i - 1] == 'E' || s[i - 1] == 'e') &&
-                      !(i > 1 && ident_char((unsigned char)s[i - 2]));
-            i = quoted_end(s, i, len, esc);
-        } else if (c == '"') {
-            i = quoted_end(s, i, len, 0);
-        } else if (c == '$' && !(i > 0 && ident_char((unsigned char)s[i - 1]))) {
-            size_t e = dollar_end(s, i, len);
-            i = e == i ? i + 1 : e;
+        size_t e = literal_end(s, i, len);
+        if (e != i) {
+            i = e;
         } else {
             if (c == '(')
                 depth++;

@@ -148,6 +148,14 @@ c AS (INSERT INTO migrun.backfill (playbook, phase, step, run_id, last_key, rows
       RETURNING 1)]], last, from)
 end
 
+-- the copy form's target columns, " (a, b)", or "" when it names none
+local function column_list(db, st)
+  if not st.columns then return "" end
+  local q = {}
+  for i, c in ipairs(st.columns) do q[i] = db:quote_ident(c) end
+  return " (" .. table.concat(q, ", ") .. ")"
+end
+
 -- the statement of one batch: the next n keys after $last, the work, the checkpoint. One
 -- statement: one transaction, atomic with its checkpoint, one round trip.
 local function batch_sql(db, st, keys, nparams_before)
@@ -170,12 +178,7 @@ local function batch_sql(db, st, keys, nparams_before)
   end
   local work
   if st.from then
-    local cols = ""
-    if st.columns then
-      local q = {}
-      for i, c in ipairs(st.columns) do q[i] = db:quote_ident(c) end
-      cols = " (" .. table.concat(q, ", ") .. ")"
-    end
+    local cols = column_list(db, st)
     work = string.format("INSERT INTO %s%s SELECT %s FROM %s JOIN b ON %s ORDER BY %s%s RETURNING 1",
       target, cols, st.select, scan_rel, joined(scan_rel), bk,
       st.on_conflict and (" ON CONFLICT " .. st.on_conflict) or "")
@@ -208,12 +211,7 @@ local function range_sql(db, st, key)
                              st.where and (" AND (" .. st.where .. ")") or "")
   local work
   if st.from then
-    local cols = ""
-    if st.columns then
-      local q = {}
-      for i, c in ipairs(st.columns) do q[i] = db:quote_ident(c) end
-      cols = " (" .. table.concat(q, ", ") .. ")"
-    end
+    local cols = column_list(db, st)
     work = string.format("INSERT INTO %s%s SELECT %s FROM %s WHERE %s ORDER BY %s%s RETURNING 1",
       target, cols, st.select, scan_rel, cond, k, st.on_conflict and (" ON CONFLICT " .. st.on_conflict) or "")
   else
