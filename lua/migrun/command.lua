@@ -41,6 +41,7 @@ end
 --- ctx:connect() -> the target's connection (--load files loaded first, once)
 function Ctx:connect()
   if not self.db then
+    M.password_hint(self.out, self.opts.db)        -- every verb that connects with --db
     local conninfo = self:conninfo()
     for _, file in ipairs(self.opts.load or {}) do M.load_file(conninfo, file) end
     self.db = require("migrun.db").connect(conninfo)

@@ -218,6 +218,16 @@ describe("migrun CLI", function()
       assert.truthy(ok.stdout:find(role, 1, true))
     end)
 
+    it("a password given with --db gets a hint where it belongs, and is not printed", function()
+      local pwdir = H.tmpdir()
+      local pb = H.write(pwdir .. "/pw.lua", 'playbook "pw" { phase "p" { sql "SELECT 1" } }\n')
+      local r = H.migrun({ "--db", url(SECRET), "plan", pb })
+      assert.equal(0, r.status, output(r))
+      assert.truthy(output(r):find("keep it in ~/.pgpass, PGPASSFILE or a service file", 1, true), output(r))
+      assert.falsy(output(r):find(SECRET, 1, true), output(r))
+      H.rmtree(pwdir)
+    end)
+
     it("a wrong password exits 3 without printing it", function()
       local wrong = "Wr0ng-cli-3b1f"
       local r = H.migrun({ "--db", url(wrong), "-e", "db:query('SELECT 1')" })

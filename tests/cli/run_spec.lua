@@ -221,4 +221,29 @@ playbook "slow" {
     assert.truthy(r.stdout:find("warning", 1, true))
     H.rmtree(dir)
   end)
+
+  it("holds a transaction = false phase to the same budgets: warn = true warns, the run's budget stops it", function()
+    local dir = H.tmpdir()
+    local name = fresh()
+    H.write(dir .. "/auto.lua", [=[
+playbook "auto" {
+  budget = var("run_budget", "1h"),
+  phase "auto" { transaction = false, budget = { "100ms", warn = true },
+    sql [[SELECT pg_sleep(0.3); CREATE TABLE auto_done (x int);]],
+    rollback = sql [[DROP TABLE IF EXISTS auto_done]] },
+}]=])
+    local r = run(name, { dir .. "/auto.lua" })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    assert.truthy(r.stdout:find("warning", 1, true), r.stdout)
+    assert.truthy(r.stdout:find("100ms", 1, true), r.stdout)
+    -- the run's own budget, hard: the statement is stopped while it runs, the phase undone
+    local c <close> = H.connect(name)
+    c:exec("DROP TABLE auto_done; DELETE FROM migrun.steps WHERE playbook = 'auto'; " ..
+           "DELETE FROM migrun.plan_steps WHERE playbook = 'auto'")
+    r = run(name, { "--set", "run_budget=150ms", dir .. "/auto.lua" })
+    assert.equal(1, r.status, r.stdout .. r.stderr)
+    assert.truthy((r.stdout .. r.stderr):find("budget of 150ms", 1, true), r.stdout .. r.stderr)
+    assert.is_nil(c:query("SELECT to_regclass('auto_done') AS t")[1].t)
+    H.rmtree(dir)
+  end)
 end)

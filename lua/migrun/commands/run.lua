@@ -30,7 +30,6 @@ function M.run(opts, ctx)
     if opts.file then table.insert(opts.args, 1, opts.file) end
     return run_code(opts, ctx)
   end
-  command.password_hint(ctx.out, opts.db)
   require("migrun.dsl").check_syntax(opts.file)      -- a syntax error is refused before connecting
   -- an explicit target connects (and --load runs) before the file loads: a script sees `db`
   if opts.sandbox or opts.db or #opts.load > 0 then ctx:connect() end
