@@ -192,8 +192,21 @@ w AS (%s),
 l AS (SELECT %s FROM b ORDER BY %s LIMIT 1),
 %s
 SELECT (SELECT count(*) FROM b) AS picked, (SELECT count(*) FROM w) AS done,
-       (SELECT to_jsonb(l)::text FROM l) AS last]], pick, work, bk, desc,
-    checkpoint_cte("to_jsonb(l)", " FROM l"))
+       (SELECT json_build_array(%s)::text FROM l) AS last]], pick, work, bk, desc,
+    checkpoint_cte("to_jsonb(l)", " FROM l"),
+    list(keys, function(_, i) return "l.migrun_k" .. i .. "::text" end))
+end
+
+-- the last key done as text, one string a key column: a number past 2^53 (a bigint, a
+-- numeric) would lose digits as a Lua float; the batch's $n::type casts read the text exactly
+local function key_texts(array_json, n)
+  local k = json.decode(array_json)
+  local out = {}
+  for i = 1, n do
+    if type(k[i]) ~= "string" then return nil end
+    out[i] = k[i]
+  end
+  return out
 end
 
 -- key ranges: the types whose keys the batches can walk as ranges of numbers
@@ -281,9 +294,11 @@ function M.run(run, ph, st)
   local db = run.db
   local out = run.out
   local keys = key_columns(db, st.from or st.table, st.keys)
-  local cp = db:query([[SELECT last_key::text AS last, last_key->>'migrun_k1' AS k1, rows_done, batches
+  local cp = db:query([[SELECT last_key::text AS last, last_key->>'migrun_k1' AS k1, rows_done, batches,
+                          (SELECT json_agg(last_key->>('migrun_k' || g) ORDER BY g)
+                           FROM generate_series(1, $4::int) g)::text AS keys
                         FROM migrun.backfill WHERE playbook = $1 AND phase = $2 AND step = $3]],
-                     run.pb.name, ph.name, st.name)[1]
+                     run.pb.name, ph.name, st.name, #keys)[1]
   -- a single integer key: key ranges; any other: keyset batches. Both checkpoints are the last
   -- key done, {"migrun_k1": ...}: a run interrupted under one form resumes under the other.
   local ranged = #keys == 1 and RANGE_TYPES[keys[1].type] and true or false
@@ -298,8 +313,12 @@ function M.run(run, ph, st)
           st.name, cp.last, keys[1].name))
       end
     else
-      local k = json.decode(cp.last)
-      for i in ipairs(keys) do last[i] = k["migrun_k" .. i] end
+      last = key_texts(cp.keys, #keys)
+      if not last then
+        errors.raise("playbook", string.format("backfill: %s: the checkpoint in migrun.backfill holds the last " ..
+          "key %s, not one value for each of the %d key column(s) (was the key changed?); delete that row to " ..
+          "start the step afresh", st.name, cp.last, #keys))
+      end
     end
     local shown = {}
     for i, c in ipairs(keys) do shown[i] = c.name .. " " .. tostring(last[i]) end
@@ -379,8 +398,7 @@ function M.run(run, ph, st)
       local r = db:query(sql, table.unpack(params, 1, 4 + #keys + 2))[1]
       local ns = clock.since(tb)
       if r.picked == 0 then return nil end
-      local k = json.decode(r.last)
-      for i in ipairs(keys) do last[i] = k["migrun_k" .. i] end
+      last = assert(key_texts(r.last, #keys), "backfill: a batch returned no last key")
       return r.done, ns
     end
   end
