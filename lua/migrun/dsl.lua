@@ -111,6 +111,19 @@ function M.new_env(path, opts)
   end
   local env = {}
 
+  -- where a DSL name was called (the file now declares something, not a plain script's error);
+  -- with `usage` (`phase "add column" { ... }`), name must be a non-empty string, else the
+  -- error shows that usage
+  local function call_site(name, usage)
+    decl.used = true
+    local file, line = here()
+    local at = { file = file, line = line }
+    if usage and (type(name) ~= "string" or name == "") then
+      fail(at, "%s: expects a name first, like %s", usage:match("^%a+"), usage)
+    end
+    return at
+  end
+
   local function resolve(p)
     if p:sub(1, 1) == "/" then return p end
     return dir .. "/" .. p
@@ -120,11 +133,9 @@ function M.new_env(path, opts)
   local STEP_KEYS = { budget = "budget", name = "string" }
 
   function env.sql(s, o)
-    decl.used = true
-    local file, line = here()
-    local at = { file = file, line = line }
+    local at = call_site()
     if type(s) ~= "string" then fail(at, "sql: expects a file name or SQL text, got %s", type(s)) end
-    local step = { kind = "sql", line = line, source = file }
+    local step = { kind = "sql", line = at.line, source = at.file }
     if o ~= nil then
       if type(o) ~= "table" then fail(at, "sql: options must be a table { budget = ... }") end
       check_keys(at, "sql", o, STEP_KEYS)
@@ -149,7 +160,7 @@ function M.new_env(path, opts)
     -- (an inline step's line is looked up only when an error needs it: text_line reads the
     -- playbook file, and doing that for every step made loading quadratic in its size)
     step.text = require("migrun.sqlvars").expand(step.text, opts.vars or {},
-      step.file and { file = step.path } or setmetatable({ file = file }, { __index = function(_, k)
+      step.file and { file = step.path } or setmetatable({ file = at.file }, { __index = function(_, k)
         if k == "line" then return M.text_line(step) end
       end }))
     step.checksum = hash.text(step.text)
@@ -158,10 +169,7 @@ function M.new_env(path, opts)
 
   --- step "name" (function(db, run) ... end) -> a Lua step
   function env.step(name, o)
-    decl.used = true
-    local file, line = here()
-    local at = { file = file, line = line }
-    if type(name) ~= "string" then fail(at, "step: expects a name, got %s", type(name)) end
+    local at = call_site(name, 'step "name" (function(db) ... end)')
     local budget
     if o ~= nil then
       if type(o) ~= "table" then fail(at, "step '%s': options must be a table { budget = ... }", name) end
@@ -182,7 +190,7 @@ function M.new_env(path, opts)
       local info = debug.getinfo(fn, "S")
       local src = info.source:sub(1, 1) == "@" and
         read_source_lines(info.source:sub(2), info.linedefined, info.lastlinedefined) or string.dump(fn, true)
-      return { kind = "lua", name = name, fn = fn, line = line, budget = budget,
+      return { kind = "lua", name = name, fn = fn, line = at.line, budget = budget,
                checksum = hash.text(src or ""), body = src }
     end
   end
@@ -195,17 +203,12 @@ function M.new_env(path, opts)
 
   --- phase "name" { steps..., budget =, verify =, rollback =, transaction = } -> a phase
   function env.phase(name)
-    decl.used = true
-    local file, line = here()
-    local at = { file = file, line = line }
-    if type(name) ~= "string" or name == "" then
-      fail(at, "phase: expects a name first, like phase \"add column\" { sql [[...]], rollback = ... }")
-    end
+    local at = call_site(name, 'phase "add column" { sql [[...]], rollback = ... }')
     return function(t)
       local what = string.format("phase '%s'", name)
       if type(t) ~= "table" then fail(at, "%s: expects a table { ... }", what) end
       check_keys(at, what, t, PHASE_KEYS)
-      local ph = { kind = "phase", name = name, line = line, file = file, steps = {},
+      local ph = { kind = "phase", name = name, line = at.line, file = at.file, steps = {},
                    description = t.description, transaction = t.transaction ~= false,
                    budget = parse_budget(at, what, t.budget), verify = t.verify or {},
                    retries = t.retries }
@@ -250,9 +253,7 @@ function M.new_env(path, opts)
 
   --- backfill "table" { set =, where = | from =, select =, ... } -> a batched, resumable step
   function env.backfill(tbl)
-    decl.used = true
-    local file, line = here()
-    local at = { file = file, line = line }
+    local at = call_site()
     return function(t)
       return require("migrun.backfill").new(tbl, t, at, { fail = fail, check_keys = check_keys,
         parse_budget = parse_budget, parse_duration = parse_duration })
@@ -262,12 +263,7 @@ function M.new_env(path, opts)
   --- watch "name" { duration =, every =, thresholds..., on_breach = } -> a window after the
   -- last phase (migrun.watch)
   function env.watch(name)
-    decl.used = true
-    local file, line = here()
-    local at = { file = file, line = line }
-    if type(name) ~= "string" or name == "" then
-      fail(at, "watch: expects a name first, like watch \"after deploy\" { duration = \"15m\", ... }")
-    end
+    local at = call_site(name, 'watch "after deploy" { duration = "15m", ... }')
     return function(t)
       return require("migrun.watch").new(name, t, at, { fail = fail, check_keys = check_keys,
         parse_duration = parse_duration, is_expectation = env.expect.is })
@@ -276,18 +272,13 @@ function M.new_env(path, opts)
 
   --- gate "name" { "question", ... } -> a gate
   function env.gate(name)
-    decl.used = true
-    local file, line = here()
-    local at = { file = file, line = line }
-    if type(name) ~= "string" or name == "" then
-      fail(at, "gate: expects a name first, like gate \"go/no-go\" { \"Is the app in maintenance mode?\" }")
-    end
+    local at = call_site(name, 'gate "go/no-go" { "Is the app in maintenance mode?" }')
     return function(items)
       if type(items) ~= "table" then fail(at, "gate '%s': expects a list of questions", name) end
       for i, q in ipairs(items) do
         if type(q) ~= "string" then fail(at, "gate '%s': item %d is not a string", name, i) end
       end
-      return { kind = "gate", name = name, items = items, line = line, file = file }
+      return { kind = "gate", name = name, items = items, line = at.line, file = at.file }
     end
   end
 
@@ -302,17 +293,14 @@ function M.new_env(path, opts)
 
   --- playbook "name" { ... }: declares the playbook of this file
   function env.playbook(name)
-    decl.used = true
-    local file, line = here()
-    local at = { file = file, line = line }
-    if type(name) ~= "string" or name == "" then fail(at, "playbook: expects a name") end
+    local at = call_site(name, 'playbook "add email" { phase "..." { ... } }')
     return function(t)
       local what = string.format("playbook '%s'", name)
       if type(t) ~= "table" then fail(at, "%s: expects a table { ... }", what) end
       if #decl.playbooks > 0 then fail(at, "a file declares one playbook; this is the second") end
       check_keys(at, what, t, PLAYBOOK_KEYS)
       local pb = {
-        name = name, file = file, line = line, dir = dir, path = path,
+        name = name, file = at.file, line = at.line, dir = dir, path = path,
         description = t.description, budget = parse_budget(at, what, t.budget),
         lock_timeout = parse_duration(at, what .. ": lock_timeout", t.lock_timeout or "2s"),
         on_failure = t.on_failure or "rollback", preflight = t.preflight or {},

@@ -48,11 +48,12 @@ playbook "ok" {
     assert.truthy(err.message:find("transaction", 1, true))
   end)
 
-  it("asks for the name of a phase, gate or watch written without one, at its line", function()
+  it("asks for the name of a phase, gate, watch or step written without one, at its line", function()
     for _, case in ipairs({
       { 'phase { sql "a.sql" }', 'phase "add column"' },
       { 'gate { "ready?" }', 'gate "go/no-go"' },
       { 'watch { duration = "1m" }', 'watch "after deploy"' },
+      { 'phase "q" { step (function() end) }', 'step "name"' },
     }) do
       local err = load_error('playbook "x" {\n  phase "p" { sql "a.sql" },\n  ' .. case[1] .. ',\n}')
       assert.equal(3, err.line, err.message)

@@ -139,7 +139,7 @@ function M.exec(run, sql, o)
   local db = run.db
   o = o or {}
   local pid = db:backend_pid()                       -- read before send: busy afterwards
-  local kind = progress_kind(sql)
+  local kind                                         -- its progress view, read at the first look
   local t0 = clock.now()
   -- the first look comes early enough to see the blocker before a lock timeout fires; in a
   -- rehearsal, a statement outside a transaction is looked at at once (its locks go with it)
@@ -175,7 +175,8 @@ function M.exec(run, sql, o)
       -- a look that fails (the monitor lost too) only means less is said; the statement's own
       -- wait, with its client timeout, decides what happens to the run. Ctrl-C is not a failure
       -- to look: it goes on.
-      local look_ok, look = pcall(look_at, run, pid, kind)
+      if kind == nil then kind = progress_kind(sql) or false end
+      local look_ok, look = pcall(look_at, run, pid, kind or nil)
       if not look_ok then
         if errors.is(look, "interrupted") then error(look, 0) end
         look = {}
