@@ -8,7 +8,6 @@
 . "$(dirname "$0")/lib.sh"
 start_sandbox
 tmp=$(mktemp -d /tmp/migrun-bench-XXXXXX)
-proxy_pid=
 cleanup() {
   [ -z "$proxy_pid" ] || kill "$proxy_pid" 2>/dev/null || true
   "$MIGRUN" sandbox stop --env-file "$envfile" >/dev/null 2>&1 || true
@@ -16,14 +15,7 @@ cleanup() {
 }
 trap cleanup EXIT
 ROWS=${ROWS:-2000}
-if [ -n "${LATENCY_US:-}" ]; then
-  cc -O2 -o "$tmp/delayproxy" "$root/bench/delayproxy.c"
-  port=$("$MIGRUN" -e 'io.write(require("migrun.core.sys").free_port())')
-  "$tmp/delayproxy" "$port" "$PGHOST/.s.PGSQL.$PGPORT" "$LATENCY_US" &
-  proxy_pid=$!
-  export PGHOST=127.0.0.1 PGPORT=$port
-  for _ in $(seq 50); do psql -X -q -c 'select 1' >/dev/null 2>&1 && break; sleep 0.1; done
-fi
+behind_proxy "$tmp"
 echo "$(load) at the start; psql is $PSQL"
 sfx=${LATENCY_US:+ @${LATENCY_US}us}
 

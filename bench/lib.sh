@@ -116,3 +116,18 @@ start_sandbox() {
   trap '"$MIGRUN" sandbox stop --env-file "$envfile" >/dev/null 2>&1 || true' EXIT
   set -a; . "$envfile"; set +a
 }
+
+# behind_proxy DIR: when LATENCY_US is set, put the sandbox behind bench/delayproxy.c (built in
+# DIR; LATENCY_US each way) and point PGHOST/PGPORT at it; proxy_pid is its pid ("" without)
+proxy_pid=
+behind_proxy() {
+  [ -n "${LATENCY_US:-}" ] || return 0
+  cc -O2 -o "$1/delayproxy" "$root/bench/delayproxy.c"
+  local port
+  port=$("$MIGRUN" -e 'io.write(require("migrun.core.sys").free_port())')
+  "$1/delayproxy" "$port" "$PGHOST/.s.PGSQL.$PGPORT" "$LATENCY_US" &
+  proxy_pid=$!
+  export PGHOST=127.0.0.1 PGPORT=$port
+  for _ in $(seq 50); do psql -X -q -c 'select 1' >/dev/null 2>&1 && break; sleep 0.1; done
+  echo "through bench/delayproxy.c: ${LATENCY_US} us each way ($(awk -v u="$LATENCY_US" 'BEGIN { print 2 * u / 1000 }') ms round trip)"
+}
