@@ -238,6 +238,18 @@ static void push_jnumber(jdec *d)
 
 static void push_jvalue(jdec *d, int depth);
 
+/* After an array element: 1 past the closing ']', else 0 past the ',' before the next one. */
+static int array_end(jdec *d)
+{
+    ws(d);
+    if (d->p < d->end && *d->p == ']') {
+        d->p++;
+        return 1;
+    }
+    expect(d, ',');
+    return 0;
+}
+
 /* At '"' of a key: push it and consume the colon. */
 static void push_jkey(jdec *d)
 {
@@ -389,13 +401,7 @@ static void push_jarray(jdec *d, int depth)
     while (!done && n < ARRAY_BATCH) {
         push_jvalue(d, depth + 1);               // [v1 .. vn]
         n++;
-        ws(d);
-        if (d->p < d->end && *d->p == ']') {
-            d->p++;
-            done = 1;
-        } else {
-            expect(d, ',');
-        }
+        done = array_end(d);
     }
     lua_createtable(L, (int)(done ? n : 2 * n), 0);   // [v1 .. vn, a]
     for (int i = 1; i <= n; i++) {
@@ -407,13 +413,7 @@ static void push_jarray(jdec *d, int depth)
     while (!done) {
         push_jvalue(d, depth + 1);               // [a, v]
         lua_rawseti(L, -2, ++n);                 // [a]
-        ws(d);
-        if (d->p < d->end && *d->p == ']') {
-            d->p++;
-            done = 1;
-        } else {
-            expect(d, ',');
-        }
+        done = array_end(d);
     }
 }
 
