@@ -1,18 +1,25 @@
 /*
-** hash.c: streamed sha256 through OpenSSL's EVP interface (pure C, no Lua).
+** hash.c: streamed sha256 through OpenSSL's SHA256_* functions (pure C, no Lua).
+**
+** Not EVP: in OpenSSL 3 the first EVP digest loads openssl.cnf and initialises the default
+** provider, 2-3 ms that every verb loading a playbook paid for its first checksum (psql,
+** whose libpq only starts OpenSSL for a TLS connection, pays none). SHA256_* run the same
+** assembly with no provider and no configuration; 3.0 deprecates them, hence the API level
+** below (they remain in every 3.x).
 */
+#define OPENSSL_API_COMPAT 10101
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include "mr.h"
 
 struct mr_sha256 {
-    EVP_MD_CTX *ctx;
+    SHA256_CTX ctx;
 };
 
 mr_sha256 *mr_sha256_new(void)
@@ -20,8 +27,7 @@ mr_sha256 *mr_sha256_new(void)
     mr_sha256 *h = malloc(sizeof *h);
     if (h == NULL)
         return NULL;
-    h->ctx = EVP_MD_CTX_new();
-    if (h->ctx == NULL || EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1) {
+    if (SHA256_Init(&h->ctx) != 1) {
         mr_sha256_free(h);
         return NULL;
     }
@@ -30,25 +36,25 @@ mr_sha256 *mr_sha256_new(void)
 
 int mr_sha256_update(mr_sha256 *h, const void *data, size_t len)
 {
-    return EVP_DigestUpdate(h->ctx, data, len) == 1 ? 0 : -1;
+    return SHA256_Update(&h->ctx, data, len) == 1 ? 0 : -1;
 }
 
 int mr_sha256_final_hex(mr_sha256 *h, char out[65])
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    if (EVP_DigestFinal_ex(h->ctx, md, &n) != 1 || n != 32)
+    static const char digits[] = "0123456789abcdef";
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    if (SHA256_Final(md, &h->ctx) != 1)
         return -1;
-    for (unsigned int i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
+        out[2 * i] = digits[md[i] >> 4];
+        out[2 * i + 1] = digits[md[i] & 0xf];
+    }
+    out[64] = '\0';
     return 0;
 }
 
 void mr_sha256_free(mr_sha256 *h)
 {
-    if (h == NULL)
-        return;
-    EVP_MD_CTX_free(h->ctx);
     free(h);
 }
 
