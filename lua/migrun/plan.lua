@@ -1,8 +1,8 @@
 --- migrun.plan: the read-only verbs (policy layer). `plan` builds what a run would do from the
 -- ledger (applied, pending, drifted) and renders it; `plan --rollback` what a rollback would
 -- undo and the rows it would lose; `check` runs the expectations the ledger's state calls for
--- in a READ ONLY transaction; `status` lists the ledger's runs. Each builds data (for --json)
--- and renders text from it.
+-- in a READ ONLY transaction (`status`, which lists the ledger's runs, is
+-- migrun.commands.status). Each builds data (for --json) and renders text from it.
 local clock = require "migrun.clock"
 local ident = require "migrun.ident"
 local json = require "migrun.json"
@@ -340,52 +340,6 @@ function M.check(pb, db, out, conninfo)
   tx:rollback()
   out:summary(string.format("check %s (%d expectation(s))", all and "passed" or "FAILED", n), all)
   return all
-end
-
--- ---------------------------------------------------------------------------------------
--- status
-
---- plan.status(db [, playbook]) -> runs, newest first, each with its phases and the steps
--- that did not simply apply (a `started` row followed by the same step's end is not shown)
-function M.status(db, playbook)
-  local runs = array()
-  for _, r in ipairs(ledger.runs(db, playbook, 20, { steps = true })) do
-    local entry = { id = r.id, playbook = r.playbook, status = r.status, dry_run = r.dry_run,
-                    started_at = r.started_at, ms = r.ms, by = (r.os_user or "?") .. "@" .. (r.host or "?"),
-                    steps = array() }
-    local rows = r.steps
-    local ended = {}
-    for _, s in ipairs(rows) do
-      if s.status ~= "started" then ended[state.key(s.phase, s.step)] = true end
-    end
-    for _, s in ipairs(rows) do
-      local finished_later = s.status == "started" and ended[state.key(s.phase, s.step)]
-      if (s.kind == "phase" or s.status ~= "applied") and not finished_later then
-        entry.steps[#entry.steps + 1] = { phase = s.phase, step = s.kind ~= "phase" and s.step or nil,
-                                          status = s.status, duration_ms = s.duration_ms, note = s.note }
-      end
-    end
-    runs[#runs + 1] = entry
-  end
-  return runs
-end
-
---- plan.render_status(runs, playbook) -> text
-function M.render_status(runs, playbook)
-  if #runs == 0 then return "no runs recorded" .. (playbook and (" for " .. playbook) or "") .. "\n" end
-  local status = require "migrun.run.status"
-  local lines = {}
-  for _, r in ipairs(runs) do
-    lines[#lines + 1] = string.format("run %d  %s  %s%s  started %s  %s  by %s", r.id, r.playbook,
-      status.text(status.run, r.status), r.dry_run and " (dry run)" or "", r.started_at,
-      clock.format(math.floor(r.ms * 1e6)), r.by)
-    for _, s in ipairs(r.steps) do
-      local what = s.phase .. (s.step and (" / " .. s.step) or "")
-      local took = s.duration_ms and clock.format(math.floor(s.duration_ms * 1e6)) or ""
-      lines[#lines + 1] = string.format("  %-40s %-12s %s", what, s.status:gsub("_", " "), took)
-    end
-  end
-  return table.concat(lines, "\n") .. "\n"
 end
 
 return M
