@@ -35,8 +35,11 @@ typedef struct {
     int64_t timeout_ms; /* conn:set_client_timeout(): the longest silence; 0 = none */
     int cancelled;      /* this method's query was cancelled by the client timeout */
     int sending;        /* a conn:send() statement has results still to read (d->pending
-                        ** holds what conn:wait() kept of them so far) */
+                        ** holds what conn:wait() kept of them so far); 2: conn:send_all()'s
+                        ** (d->all holds them) */
     int64_t since;      /* ... and when its server's silence began: kept across waits */
+    PGresult **all;     /* conn:send_all(): every statement's result so far, in order */
+    int nall, capall;   /* ... how many, and room for how many */
 } l_db;
 
 typedef struct {
@@ -137,6 +140,11 @@ static void clear_pending(l_db *d)
 {
     PQclear(d->pending);
     d->pending = NULL;
+    for (int i = 0; i < d->nall; i++)
+        PQclear(d->all[i]);
+    free(d->all);
+    d->all = NULL;
+    d->nall = d->capall = 0;
 }
 
 static void call_begin(l_db *d, mr_db_call *c)
@@ -638,6 +646,36 @@ static int collect(mr_db_call *c, PGresult **keep)
         PQclear(*keep);
         *keep = NULL;
     }
+    return rc;
+}
+
+/* collect() for conn:send_all(): keeps every result in d->all, in order (the server stops
+** at the first statement that fails). Pure C. Same return codes as collect(); d->all is
+** cleared on a failure to read. */
+static int collect_all(mr_db_call *c, l_db *d)
+{
+    PGresult *r;
+    int rc;
+    while ((rc = mr_db_next(c, &r)) == MR_DB_READY && r != NULL) {
+        if (d->nall == d->capall) {
+            int cap = d->capall ? d->capall * 2 : 16;
+            PGresult **all = realloc(d->all, (size_t)cap * sizeof *all);
+            if (all == NULL) {
+                PQclear(r);
+                rc = MR_DB_BROKEN; /* out of memory: the caller closes the connection */
+                break;
+            }
+            d->all = all;
+            d->capall = cap;
+        }
+        d->all[d->nall++] = r;
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH ||
+            PQstatus(c->conn) == CONNECTION_BAD)
+            break;
+    }
+    if (rc != MR_DB_READY && rc != MR_DB_PENDING)
+        clear_pending(d);
     return rc;
 }
 
@@ -1355,6 +1393,60 @@ static int l_db_send(lua_State *L)
     return 0;
 }
 
+/* conn:send_all(sql) -> nothing. conn:send() for a string of several statements (the
+** simple protocol: no parameters) whose every result is wanted: the conn:wait() that ends it
+** returns {result, ...}, one per statement that ran, each shaped as conn:query's; the server
+** stops at the first statement that fails, whose migrun.error then stands in its place, with
+** list.failed = its 1-based position. A lost connection or a client timeout raises, as in
+** conn:wait(). Lets a caller send a statement and the checks that follow it in one flight. */
+static int l_db_send_all(lua_State *L)
+{
+    l_db *d = check_open_db(L, 1);
+    const char *sql = check_sql(L, 2);
+    luaL_argcheck(L, lua_gettop(L) == 2, 3, "conn:send_all() takes no parameters");
+    clear_pending(d);
+    if (!PQsendQuery(d->conn, sql))
+        return raise_send(L, d);
+    PQflush(d->conn);
+    d->sending = 2;
+    d->since = mr_clock_now();
+    d->busy = "a statement started by conn:send_all() is running (conn:wait() for it)";
+    return 0;
+}
+
+/* The end of a conn:send_all(): push its list of results (see there), or raise. */
+static int push_all(lua_State *L, l_db *d)
+{
+    PGresult *last = d->nall > 0 ? d->all[d->nall - 1] : NULL;
+    ExecStatusType st = last ? PQresultStatus(last) : PGRES_EMPTY_QUERY;
+    if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
+        clear_pending(d);
+        int rc = st == PGRES_COPY_IN ? drain(d) : cancel_copy(d);
+        if (rc != MR_DB_READY)
+            return raise_gone(L, d, rc);
+        return luaL_error(L, "%s", copy_misuse);
+    }
+    if (PQstatus(d->conn) == CONNECTION_BAD) {
+        push_result_error(L, d, last, d->cancelled); // [db, err]
+        clear_pending(d);
+        return throw_error(L, 1, d);
+    }
+    lua_createtable(L, d->nall, 1); // [db, list]
+    for (int i = 0; i < d->nall; i++) {
+        if (is_failure(PQresultStatus(d->all[i]))) {
+            push_result_error(L, d, d->all[i], d->cancelled);
+            lua_pushinteger(L, i + 1);
+            lua_setfield(L, -3, "failed");
+        } else {
+            push_query_result(L, d->all[i]);
+        }
+        lua_rawseti(L, -2, i + 1);
+    }
+    clear_pending(d);
+    finish_call(L, 1, d);
+    return 1;
+}
+
 /* conn:wait([ms]) -> result | nil, "running". Waits at most ms milliseconds (0: one look;
 ** nil: as long as it takes) for the statement conn:send() started. Its result is shaped as
 ** conn:query's, and its failure raises as conn:query's would: kind="sql" with every field,
@@ -1384,7 +1476,9 @@ static int l_db_wait(lua_State *L)
     c.cancelled = d->cancelled;
     if (ms >= 0)
         c.until = mr_clock_now() + (int64_t)ms * 1000000;
-    int rc = collect(&c, &d->pending); /* pure C: the db owns what is kept */
+    int all = d->sending == 2;
+    /* pure C: the db owns what is kept */
+    int rc = all ? collect_all(&c, d) : collect(&c, &d->pending);
     call_end(d, &c);
     d->since = c.since;
     if (rc == MR_DB_PENDING) {
@@ -1396,6 +1490,8 @@ static int l_db_wait(lua_State *L)
     d->busy = NULL;
     if (rc != MR_DB_READY)
         return raise_gone(L, d, rc);
+    if (all)
+        return push_all(L, d);
     PGresult *r = checked_result(L, d);
     push_query_result(L, r); // [db, res]
     clear_pending(d);
@@ -1676,6 +1772,7 @@ static const luaL_Reg db_methods[] = {
     {"rows",               l_db_rows              },
     {"batch",              l_db_batch             },
     {"send",               l_db_send              },
+    {"send_all",           l_db_send_all          },
     {"wait",               l_db_wait              },
     {"copy_out",           l_db_copy_out          },
     {"copy_in",            l_db_copy_in           },

@@ -194,21 +194,22 @@ end
 -- {statements = n, rows = affected}. Runs each statement in turn, like psql -f; an SQL error
 -- gets file, line and col. before_each() may return trusted SQL (a SET LOCAL) sent in the same
 -- round trip as the statement that follows; error positions still point into the statement.
--- exec(sql) -> rows runs each statement instead of conn:exec (the runner watches them).
+-- exec(sql, i, n) -> rows runs each statement (the i-th of n) instead of conn:exec (the
+-- runner watches them).
 -- psql = true also runs COPY ... FROM stdin with its data (pg_dump's plain format), as psql does.
 function methods:script(text, opts)
   local name = opts and opts.name or "script"
   local before = opts and opts.before_each
   local stmts = sqlsplit.split(text, name, opts and opts.psql and { psql = true })
   local rows = 0
-  for _, stmt in ipairs(stmts) do
+  for i, stmt in ipairs(stmts) do
     local prefix = before and before(stmt)
     local sql = prefix and (prefix .. "; " .. stmt.sql) or stmt.sql
     local ok, res
     if stmt.copy_data then
       ok, res = pcall(copy_in, self, stmt, name)
     elseif opts and opts.exec then
-      ok, res = pcall(opts.exec, sql)
+      ok, res = pcall(opts.exec, sql, i, #stmts)
     else
       ok, res = pcall(self.exec, self, sql)
     end

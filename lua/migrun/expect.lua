@@ -1381,6 +1381,70 @@ local function batch_from(ctx, list, i, answers)
   for j, a in pairs(run_batch(ctx.db, entries, in_tx)) do answers[j] = a end
 end
 
+-- a pipeline item's parameter as an SQL literal, as conn:batch would have sent it as text
+local function literal(db, v)
+  if v == nil then return "NULL" end
+  if type(v) == "boolean" then return v and "'true'" or "'false'" end
+  if math.type(v) == "float" then
+    v = v ~= v and "NaN" or v == math.huge and "Infinity" or v == -math.huge and "-Infinity"
+        or string.format("%.17g", v)
+  end
+  return db:quote_literal(tostring(v))
+end
+
+local prepared = 0                                   -- names of the statements prefetch prepares
+
+--- expect.prefetch(ctx, list) -> sql, count, take | nil. The built-in checks of list that
+-- would go in one pipeline, as statements for the caller to send right after its own last
+-- statement, in the same flight (conn:send_all), inside its open transaction and under a
+-- savepoint: `count` statements. A check with parameters is PREPAREd and EXECUTEd (the
+-- parameters as literals, typed as the pipeline would type them). take(results, from) reads
+-- them from the flight's results (from = the position of the first of them) -> the answers
+-- for check_all(ctx, list, answers); when one failed, it rolls back to the savepoint (the
+-- checks after it did not run: check_all runs them as ever).
+function M.prefetch(ctx, list)
+  local db = ctx.db
+  local parts, entries = { "SAVEPOINT " .. BATCH_SP }, {}
+  for i, e in ipairs(list or {}) do
+    local item = kinds[e.kind].sql and batch_item(ctx, e, true)
+    if item then
+      local en = { i = i, first = #parts + 1 }
+      if item.n > 1 then
+        prepared = prepared + 1
+        local name = "migrun_check_" .. prepared
+        local args = {}
+        for k = 2, item.n do args[k - 1] = literal(db, item[k]) end
+        parts[#parts + 1] = "PREPARE " .. name .. " AS " .. item[1]
+        parts[#parts + 1] = "EXECUTE " .. name .. "(" .. table.concat(args, ", ") .. ")"
+        en.at = #parts
+        parts[#parts + 1] = "DEALLOCATE " .. name
+      else
+        parts[#parts + 1] = item[1]
+        en.at = #parts
+      end
+      en.last = #parts
+      entries[#entries + 1] = en
+    end
+  end
+  if #entries == 0 then return nil end
+  parts[#parts + 1] = "RELEASE SAVEPOINT " .. BATCH_SP
+  local function take(results, from)
+    local answers, failed = {}, results.failed and results.failed - from + 1
+    for _, en in ipairs(entries) do
+      if failed and failed >= en.first and failed <= en.last then
+        answers[en.i] = { err = results[results.failed] }
+      elseif not failed or failed > en.last then
+        answers[en.i] = { res = results[from + en.at - 1] }
+      end
+    end
+    if failed then
+      db:exec("ROLLBACK TO SAVEPOINT " .. BATCH_SP .. "; RELEASE SAVEPOINT " .. BATCH_SP)
+    end
+    return answers
+  end
+  return table.concat(parts, ";\n"), #parts, take
+end
+
 --- expect.check_all(ctx, list) -> {{expectation, ok, actual, expected, description, kind,
 -- file, line [, error]}, ...}: runs every check. One that raises is a failed result whose
 -- actual is the error's first line; the error is raised again (with .results attached)
@@ -1388,9 +1452,10 @@ end
 -- interrupt, or, under ctx.savepoints = false, when a built-in check fails inside a
 -- transaction (it would have aborted it). The declarative checks go in one pipeline
 -- (conn:batch) and are judged in the list's order; ctx.read_only = true (the caller's
--- transaction is READ ONLY) lets the user's single-statement queries join it.
-function M.check_all(ctx, list)
-  local results, answers = {}, {}
+-- transaction is READ ONLY) lets the user's single-statement queries join it. prefetched:
+-- answers expect.prefetch's take() read.
+function M.check_all(ctx, list, prefetched)
+  local results, answers = {}, prefetched or {}
   local db = ctx.db
   for i, e in ipairs(list or {}) do
     local r = { expectation = e, kind = e.kind, file = e.file, line = e.line }

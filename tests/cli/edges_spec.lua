@@ -441,3 +441,98 @@ playbook "blocked" {
     holder:exec("ROLLBACK")
   end)
 end)
+
+-- A transactional phase that ends in SQL sends its last statement and its verify's built-in
+-- checks in one flight (conn:send_all): every failure must still land where it belongs.
+describe("a phase's last statement and its checks in one flight", function()
+  local function ledger(name, sql)
+    local c <close> = H.connect(name)
+    return c:query(sql)
+  end
+
+  it("fails the phase on a check whose SQL errors, naming the check, and rolls it back", function()
+    local pb = playbook([=[
+playbook "flight" {
+  phase "one" {
+    sql [[CREATE TABLE flight_one (id int PRIMARY KEY)]],
+    verify = { expect.exists "flight_one", expect.count("orders", 0, "flight_missing > 0"), expect.exists "orders" },
+    rollback = sql [[DROP TABLE flight_one]],
+  },
+}]=])
+    local name = fresh()
+    local before = H.state(name)
+    local r = run(name, { pb })
+    local out = r.stdout .. r.stderr
+    assert.equal(1, r.status, out)
+    -- the check is named, where the playbook has it
+    assert.truthy(out:find("pb.lua:4: ERROR 42703: column \"flight_missing\" does not exist", 1, true), out)
+    assert.truthy(out:find("CONTEXT: verify of phase 'one': count(orders", 1, true), out)
+    assert.same(before, H.state(name))
+    local steps = ledger(name, "SELECT status FROM migrun.steps WHERE kind = 'phase' ORDER BY id")
+    assert.equal("failed", steps[steps.n].status)
+    -- the connection is fine afterwards: the same playbook, fixed, applies
+    H.write(pb, H.read(pb):gsub('expect.count%("orders", 0, "flight_missing > 0"%), ', ""))
+    r = run(name, { pb })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+  end)
+
+  it("names the statement's own file:line:col when the last statement fails, not a check", function()
+    local pb = playbook([=[
+playbook "flight" {
+  phase "two" {
+    sql [[
+      CREATE TABLE flight_two (id int PRIMARY KEY);
+      INSERT INTO flight_nope VALUES (1)]],
+    verify = { expect.exists "flight_two" },
+  },
+}]=])
+    local name = fresh()
+    local r = run(name, { pb })
+    local out = r.stdout .. r.stderr
+    assert.equal(1, r.status, out)
+    assert.truthy(out:find("pb.lua:5:19", 1, true), out)
+    assert.truthy(out:find("42P01", 1, true), out)
+    assert.truthy(out:find("flight_nope", 1, true), out)
+    assert.equal(0, ledger(name, "SELECT count(*) AS n FROM pg_class WHERE relname = 'flight_two'")[1].n)
+  end)
+
+  it("judges a check that is false after the statement, with the statement's rows in the ledger", function()
+    local pb = playbook([=[
+playbook "flight" {
+  phase "three" {
+    sql [[UPDATE orders SET id = id]],
+    verify = { expect.count("orders", 0), expect.exists "orders" },
+  },
+}]=])
+    local name = fresh()
+    local r = run(name, { pb })
+    assert.equal(1, r.status, r.stdout .. r.stderr)
+    assert.truthy((r.stdout .. r.stderr):find("verify failed", 1, true), r.stdout .. r.stderr)
+    local n = ledger(name, "SELECT count(*) AS n FROM orders")[1].n
+    H.write(pb, H.read(pb):gsub('expect.count%("orders", 0%)', 'expect.count("orders", ' .. n .. ')'))
+    r = run(name, { pb })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    local rows = ledger(name, [[SELECT rows FROM migrun.steps
+                                WHERE phase = 'three' AND kind = 'sql' AND status = 'applied']])
+    assert.equal(n, rows[1].rows)
+  end)
+
+  it("names the blocker when the last statement of a verified phase waits on a lock", function()
+    local pb = playbook([=[
+playbook "blocked" {
+  lock_timeout = "400ms", retries = 0,
+  phase "alter" { sql [[ALTER TABLE orders ADD COLUMN flight_note text]],
+                  verify = { expect.columns("orders", { "flight_note" }) } },
+}]=])
+    local name = fresh()
+    local holder <close> = H.connect(name)
+    holder:exec("BEGIN")
+    holder:exec("LOCK TABLE orders IN ACCESS SHARE MODE")
+    local r = run(name, { pb })
+    assert.equal(1, r.status, r.stdout .. r.stderr)
+    assert.truthy(r.stderr:find("55P03", 1, true), r.stderr)
+    assert.truthy(r.stderr:find("HINT: blocked by pid " .. holder:backend_pid(), 1, true), r.stderr)
+    holder:exec("ROLLBACK")
+    assert.equal(0, run(name, { pb }).status)
+  end)
+end)

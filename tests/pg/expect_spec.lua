@@ -889,6 +889,43 @@ describe("expect (against the database)", function()
       assert.same({ query = 1, exec = 0, batch = 4 }, calls)
     end)
 
+    it("judges checks prefetched behind a statement (one flight) as it judges them itself", function()
+      -- ctx.savepoints = false, as in a phase: a check that raises fails the list, so the list
+      -- stops where it raises; without one it runs whole
+      local function lists()
+        return {
+          { expect.count("workflows", 2), expect.exists { "Users", "quests" }, expect.count("nope", 1),
+            expect.columns("Users", { "id", "name", "x" }), expect.index("tasks", { "workflow_id", "id" }),
+            expect.no_orphans "tasks.workflow_id -> workflows.id",
+            expect.count("tasks", 3, "id > 0 AND $$a;b'$$ <> ''"), expect.query("SELECT count(*) FROM tasks", 3) },
+          { expect.exists "tasks", expect.count("tasks", 1, "1 / 0 = 1"), expect.exists "workflows" },
+        }
+      end
+      for n, list in ipairs(lists()) do
+        local c = with { savepoints = false }
+        local tx <close> = db:begin()
+        db:exec("INSERT INTO workflows VALUES (9, 'w9')")        -- seen by the checks: same transaction
+        local pok, want = pcall(expect.check_all, c, list)
+        if not pok then want = want.results end
+        tx:rollback()
+        local tx2 <close> = db:begin()
+        db:exec("INSERT INTO workflows VALUES (9, 'w9')")
+        local sql, count, take = expect.prefetch(c, lists()[n])
+        db:send_all("SELECT 41 + 1 AS x;\n" .. sql)
+        local res = H.eventually(function() return db:wait(50) end)
+        assert.equal(42, res[1][1].x)
+        if not res.failed then assert.equal(1 + count, #res) end
+        local answers = take(res, 2)
+        assert.equal("intrans", db:status())                   -- rolled back to its savepoint
+        local gok, got = pcall(expect.check_all, c, lists()[n], answers)
+        if not gok then got = got.results end
+        assert.equal(pok, gok)
+        assert.same(shape(want), shape(got))
+        assert.equal(3, db:query("SELECT count(*) AS n FROM workflows")[1].n)
+        tx2:rollback()
+      end
+    end)
+
     it("rolls back to its savepoint when the last check left to send fails", function()
       local proxy, calls = counting(db)
       local tx <close> = db:begin()

@@ -93,11 +93,12 @@ function Run:api(phase, step)
   }
 end
 
---- run:check(where, list [, {no_ledger = true}]) -> results, all_ok: check expectations,
--- print and record them. A check that could not look (expect.schema inside a transaction)
--- fails, except in a dry run, where it is reported as skipped.
+--- run:check(where, list [, {no_ledger = true, prefetched = answers}]) -> results, all_ok:
+-- check expectations (prefetched: what expect.prefetch read already), print and record them.
+-- A check that could not look (expect.schema inside a transaction) fails, except in a dry
+-- run, where it is reported as skipped.
 function Run:check(where, list, o)
-  local results = expect.check_all(self:ctx(), list)
+  local results = expect.check_all(self:ctx(), list, o and o.prefetched)
   local all = true
   for _, r in ipairs(results) do
     if r.not_checked and self.dry_run then

@@ -218,6 +218,30 @@ local function exec_autocommit(run, ph, text, stmt, name, t_phase, st)
   end)
 end
 
+-- The phase's last statement and its verify's built-in checks in one flight (one round trip
+-- less a phase): the statement, then the checks under a savepoint, sent as one string whose
+-- every result comes back (conn:send_all). Returns a function(watching) -> rows that runs it,
+-- or nil when no check can go (they then run after it, as ever). The answers wait in
+-- run.prefetch for verify. prefix: the trusted statements sql starts with (BEGIN, SET LOCAL).
+local function flight_checks(run, ph, sql, prefix)
+  local suffix, count, take = require("migrun.expect").prefetch(run:ctx(), ph.verify)
+  if not suffix then return nil end
+  local k = (prefix and select(2, prefix:gsub(";", "")) + 1 or 0) + 1   -- the statement's place
+  return function(watching)
+    watching.all = k
+    -- a newline first: a statement may end in a -- comment
+    local ok, list = pcall(watch.exec, run, sql .. "\n;\n" .. suffix, watching)
+    watching.all = nil
+    if not ok then error(list, 0) end
+    if not list.failed and #list ~= k + count then
+      error(string.format("internal error: %d results for the %d statements of phase '%s''s last flight",
+                          #list, k + count, ph.name), 0)
+    end
+    run.prefetch.answers = take(list, k + 1)
+    return list[k].affected or 0
+  end
+end
+
 -- one step: Lua with its deadline, or SQL statement by statement with a statement_timeout
 -- from what is left of the budgets; returns rows affected
 local function exec_step(run, ph, st, t_phase, transactional)
@@ -253,10 +277,12 @@ local function exec_step(run, ph, st, t_phase, transactional)
     end
     return rows
   end
-  local source
+  local source, prefix
   local watching = { what = "phase '" .. ph.name .. "'", autocommit = false,
                      lock_timeout_ms = (ph.lock_timeout or run.pb.lock_timeout) // 1000000 }
-  local ok, res = pcall(db.script, db, st.text, { name = name, exec = function(sql)
+  local ok, res = pcall(db.script, db, st.text, { name = name, exec = function(sql, i, n)
+    local flight = i == n and run.prefetch and run.prefetch.step == st and flight_checks(run, ph, sql, prefix)
+    if flight then return flight(watching) end
     local affected = watch.exec(run, sql, watching).affected or 0
     if run.forecast_phase then forecast.after_statement(run, sql) end
     return affected
@@ -266,12 +292,13 @@ local function exec_step(run, ph, st, t_phase, transactional)
     watching.limit_ms = timeout
     client_limit(db, timeout)
     local begin = run.tx and run.tx:prefix()
+    prefix = begin
     if src or run.local_timeout ~= timeout then
       run.local_timeout = timeout
       local set = string.format("SET LOCAL statement_timeout = %d", timeout)
-      return begin and (begin .. "; " .. set) or set
+      prefix = begin and (begin .. "; " .. set) or set
     end
-    return begin
+    return prefix
   end })
   if not ok then error(locate_inline(as_budget_error(res, source), st), 0) end
   return res.rows
@@ -285,7 +312,19 @@ local function step_record(ph, st, status, ns, rows, attempt)
 end
 
 local function verify(run, ph)
-  local results, ok = run:check(ph.name, ph.verify)
+  local cok, results, ok = pcall(run.check, run, ph.name, ph.verify,
+                                 { prefetched = run.prefetch and run.prefetch.answers })
+  if not cok then
+    -- a check's own SQL failed (it aborts the phase): say which check, and where it is written
+    local err, done = results, type(results) == "table" and results.results
+    local failed = done and done[#done]
+    if errors.is_sql(err) and failed and not err.file then
+      err.file, err.line = failed.file, failed.line
+      err.context = string.format("verify of phase '%s': %s%s", ph.name, failed.description,
+                                  err.context and ("\n" .. err.context) or "")
+    end
+    error(err, 0)
+  end
   if not ok then
     local failed = {}
     for _, r in ipairs(results) do if not r.ok then failed[#failed + 1] = r.description end end
@@ -324,6 +363,12 @@ local function apply_tx(run, ph, pending, attempt)
   -- the phase's ledger rows wait in memory and go with its COMMIT, in the same round trip;
   -- its verify runs without a savepoint per check (a failing check fails the phase anyway)
   run.buffer = { steps = {}, results = {} }
+  -- the verify's checks travel with the last statement when the phase ends in SQL (not in a
+  -- rehearsal: its lock forecast looks after each statement)
+  local last = pending[#pending]
+  if #ph.verify > 0 and last and last.kind == "sql" and not run.opts.rehearsal then
+    run.prefetch = { step = last }
+  end
   for _, st in ipairs(pending) do
     run.current_step = st
     local t = clock.now()
@@ -414,7 +459,7 @@ function M.apply_phase(run, ph, pending)
       rmark, smark = #run.results, #run.steps
       if run.opts.rehearsal then forecast.begin_phase(run, ph) end
       local pok, r = pcall(ph.transaction and apply_tx or apply_autocommit, run, ph, pending, attempt)
-      run.buffer, run.tx = nil, nil
+      run.buffer, run.tx, run.prefetch = nil, nil, nil
       if run.forecast_phase then pcall(forecast.end_phase, run) end
       if not pok then error(r, 0) end
       return r

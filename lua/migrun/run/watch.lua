@@ -132,9 +132,11 @@ local function show_progress(run, what, p, ns, limit_ms)
   run.progress_shown = true
 end
 
---- watch.exec(run, sql, {what =, limit_ms =, lock_timeout_ms =}) -> the statement's result
--- (as conn:query returns it). Raises as conn:query would; a lock timeout's error gets
--- `blockers` (the sessions seen blocking it) and says who they were.
+--- watch.exec(run, sql, {what =, limit_ms =, lock_timeout_ms =, all =}) -> the statement's
+-- result (as conn:query returns it). Raises as conn:query would; a lock timeout's error gets
+-- `blockers` (the sessions seen blocking it) and says who they were. all = k: sql is several
+-- statements (conn:send_all), their list of results is returned, and a failure among the
+-- first k raises (one after them is in the list, for the caller).
 function M.exec(run, sql, o)
   local db = run.db
   o = o or {}
@@ -169,7 +171,7 @@ function M.exec(run, sql, o)
   -- statement running on the run's connection: it is cancelled and drained, then the error
   -- goes on
   local lok, lerr = pcall(function()
-    db:send(sql)
+    if o.all then db:send_all(sql) else db:send(sql) end
     ok, res, state = pcall(db.wait, db, first)
     while ok and res == nil and state == "running" do
       -- a look that fails (the monitor lost too) only means less is said; the statement's own
@@ -219,6 +221,7 @@ function M.exec(run, sql, o)
   if not lok then finish(lerr) end
   if forecasting then require("migrun.run.forecast").end_statement(run, t0) end
   if not ok then finish(res) end
+  if o.all and res.failed and res.failed <= o.all then finish(res[res.failed]) end
   finish(nil)
   return res
 end
