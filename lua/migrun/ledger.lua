@@ -312,22 +312,25 @@ end
 
 -- each run's step rows as a JSON array, for ledger.runs{steps = true}
 local RUN_STEPS = [[,
-           (SELECT coalesce(json_agg(json_build_object('phase', s.phase, 'step', s.step, 'kind', s.kind,
-                      'status', s.status, 'duration_ms', s.duration_ms, 'note', s.note) ORDER BY s.id), '[]')
-            FROM migrun.steps s WHERE s.run_id = r.id)::text AS steps]]
+           (SELECT json_agg(json_build_object('phase', s.phase, 'step', s.step, 'kind', s.kind,
+                      'status', s.status, 'duration_ms', s.duration_ms, 'note', s.note) ORDER BY s.id)
+            FROM migrun.steps s WHERE s.run_id = r.id) AS steps]]
 
 --- ledger.runs(db [, playbook [, limit [, {steps = true}]]]) -> the latest runs, newest first;
 -- steps = true: each with .steps, its step rows in order (phase, step, kind, status,
 -- duration_ms, note), in the same query
 function M.runs(db, playbook, limit, o)
-  -- outside a transaction a missing ledger is the query's own 42P01 (one round trip, not two)
+  -- outside a transaction a missing ledger is the query's own 42P01 (one round trip, not two).
+  -- `migrun status` is this query on a new connection, where every function, operator and cast
+  -- it names is a catalog lookup: timestamps come as text without a ::text, json without one,
+  -- and `* 1000.0` is numeric * numeric where `* 1000` made the server resolve numeric * int
   local idle = db:status() == "idle"
   if not idle and not M.exists(db) then return {} end
   local with_steps = o and o.steps
   local ok, res = pcall(db.query, db, [[
     SELECT id, playbook, status, dry_run, host, os_user, db_user, target, migrun_version,
-           started_at::text AS started_at, finished_at::text AS finished_at,
-           (extract(epoch FROM coalesce(finished_at, clock_timestamp()) - started_at) * 1000)::float8 AS ms,
+           started_at, finished_at,
+           (extract(epoch FROM coalesce(finished_at, clock_timestamp()) - started_at) * 1000.0)::float8 AS ms,
            error]] .. (with_steps and RUN_STEPS or "") .. [[
 
     FROM migrun.runs r WHERE $1::text IS NULL OR playbook = $1
@@ -338,7 +341,7 @@ function M.runs(db, playbook, limit, o)
   end
   if with_steps then
     for _, r in ipairs(res) do
-      r.steps = cjson.decode(r.steps)
+      r.steps = r.steps and cjson.decode(r.steps) or {}        -- NULL: a run with no step rows
       for _, st in ipairs(r.steps) do
         for k, v in pairs(st) do if v == cjson.null then st[k] = nil end end
       end
