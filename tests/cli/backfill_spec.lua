@@ -130,7 +130,7 @@ playbook "tune" {
     local doc = cjson.decode(H.read(dir .. "/r.json"))
     local b = doc.backfills[1]
     assert.equal(100000, b.rows)
-    -- fast batches grew it from the first 1000 rows (by half at most per batch)
+    -- fast batches grew it from the first 1000 rows (by a quarter at most per batch)
     assert.truthy(b.samples[#b.samples].batch > 1000, cjson.encode(b.samples))
     assert.truthy(b.batches < 100, b.batches)
   end)
