@@ -395,8 +395,14 @@ function M.new_env(path, opts)
   end
 
   env.expect = require "migrun.expect"
-  local has_backup, backup = pcall(require, "migrun.backup")
-  env.backup = has_backup and backup or nil
+  -- `backup` stands for migrun.backup, loaded when the playbook first uses it: most playbooks
+  -- never do, and its 1000 lines (with the sandbox's) were a fifth of what `migrun status
+  -- PLAYBOOK` loaded to learn the playbook's name
+  local backup
+  env.backup = setmetatable({}, { __index = function(_, k)
+    backup = backup or require "migrun.backup"
+    return backup[k]
+  end })
 
   --- var.K: a playbook variable from --set K=V (nil when unset); var("K", default)
   env.var = setmetatable({}, {
