@@ -399,10 +399,14 @@ function M.new_env(path, opts)
   -- never do, and its 1000 lines (with the sandbox's) were a fifth of what `migrun status
   -- PLAYBOOK` loaded to learn the playbook's name
   local backup
-  env.backup = setmetatable({}, { __index = function(_, k)
+  local function backup_module()
     backup = backup or require "migrun.backup"
-    return backup[k]
-  end })
+    return backup
+  end
+  env.backup = setmetatable({}, {
+    __index = function(_, k) return backup_module()[k] end,
+    __pairs = function() return next, backup_module(), nil end,   -- the reference, completion
+  })
 
   --- var.K: a playbook variable from --set K=V (nil when unset); var("K", default)
   env.var = setmetatable({}, {
