@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Engine benchmark (issue 12), every row a ratio against its floor in the same run, interleaved:
 #  - a playbook of $N phases, each one small DDL statement, one expectation and a rollback, on
-#    a fresh database, against `psql -1 -f` of the same $N statements (goal <= 1.2x); and
-#    against a psql script that commits a ledger row per migration (for reference)
+#    a fresh database, against `psql -1 -f` of the same $N statements (goal <= 1.2x); then on a
+#    database whose ledger migrun made before (every run but a database's first); and a psql
+#    script that commits a ledger row per migration against psql -1 (for reference)
 #  - the rerun with everything applied (a no-op; goal < 300 ms)
 #  - a 1M-row INSERT ... SELECT as the one SQL step of a phase, against the same statement in
 #    psql (goal <= 1.03x)
@@ -49,6 +50,12 @@ run_migrun() { "$MIGRUN" --db "dbname=m" --quiet "$tmp/pb.lua"; }
 run_psql() { psql -X -q -v ON_ERROR_STOP=1 -1 -d p -f "$tmp/all.sql"; }
 run_ledger() { psql -X -q -v ON_ERROR_STOP=1 -d l -f "$tmp/ledger.sql"; }
 PREP_A=prep_m PREP_B=prep_p ab "run, $N phases vs psql -1 -f$sfx" 1.2 run_migrun run_psql
+# the same on a database migrun has run on before: its ledger is there (made once per database,
+# untimed, by another playbook), as on every run but a database's first
+echo 'playbook "other" { phase "one" { sql [[CREATE TABLE other (id bigint)]], rollback = sql [[DROP TABLE other]] } }' > "$tmp/other.lua"
+prep_w() { fresh w; "$MIGRUN" --db "dbname=w" --quiet "$tmp/other.lua"; }
+run_warm() { "$MIGRUN" --db "dbname=w" --quiet "$tmp/pb.lua"; }
+PREP_A=prep_w PREP_B=prep_p ab "  the same, the ledger made before$sfx" 1.2 run_warm run_psql
 [ "${LEDGER_ROW:-1}" = 0 ] || PREP_A=prep_l PREP_B=prep_p ab "  (psql, tx + ledger row per migration) vs psql -1$sfx" - run_ledger run_psql
 
 fresh rerun
