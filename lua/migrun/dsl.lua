@@ -79,16 +79,16 @@ local function parse_budget(at, what, v)
   return { ns = parse_duration(at, what .. ": budget", v), warn = false, text = v }
 end
 
-local function read_source_lines(file, first, last)
-  local src = text.readfile(file)
-  if not src then return nil end
-  local lines, i = {}, 0
-  for line in (src .. "\n"):gmatch("([^\n]*)\n") do
-    i = i + 1
-    if i >= first and i <= last then lines[#lines + 1] = line end
-    if i > last then break end
+-- lines first..last of src joined by "\n" (lines past its end are none); starts: the byte each
+-- line begins at, filled on first use
+local function line_range(src, starts, first, last)
+  if #starts == 0 then
+    starts[1] = 1
+    for nl in src:gmatch("()\n") do starts[#starts + 1] = nl + 1 end
   end
-  return table.concat(lines, "\n")
+  first, last = math.max(first, 1), math.min(last, #starts)
+  if first > last then return "" end
+  return src:sub(starts[first], starts[last + 1] and starts[last + 1] - 2 or #src)
 end
 
 local function is_sql_file(s)
@@ -110,6 +110,17 @@ function M.new_env(path, opts)
     end
   end
   local env = {}
+  -- the Lua files this load reads (the playbook for its checksum and for each Lua step's
+  -- body), each read once: path -> {src = text | false, starts = {}}
+  local sources = {}
+  local function source(file)
+    local f = sources[file]
+    if not f then
+      f = { src = text.readfile(file) or false, starts = {} }
+      sources[file] = f
+    end
+    return f
+  end
 
   -- where a DSL name was called (the file now declares something, not a plain script's error);
   -- with `usage` (`phase "add column" { ... }`), name must be a non-empty string, else the
@@ -188,8 +199,9 @@ function M.new_env(path, opts)
         budget = parse_budget(at, "step '" .. name .. "'", o2.budget)
       end
       local info = debug.getinfo(fn, "S")
-      local src = info.source:sub(1, 1) == "@" and
-        read_source_lines(info.source:sub(2), info.linedefined, info.lastlinedefined) or string.dump(fn, true)
+      local file = info.source:sub(1, 1) == "@" and source(info.source:sub(2))
+      local src = file and file.src and line_range(file.src, file.starts, info.linedefined, info.lastlinedefined)
+        or string.dump(fn, true)
       return { kind = "lua", name = name, fn = fn, line = at.line, budget = budget,
                checksum = hash.text(src or ""), body = src }
     end
@@ -387,8 +399,7 @@ function M.new_env(path, opts)
              "would never be asked: a gate holds back the phases after it; put it before the phase it " ..
              "guards", what, last.name)
       end
-      local src = text.readfile(path) or ""
-      pb.checksum = hash.text(src)
+      pb.checksum = hash.text(source(path).src or "")
       decl.playbooks[#decl.playbooks + 1] = pb
       return pb
     end

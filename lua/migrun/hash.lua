@@ -9,7 +9,8 @@ local M = {
 
 --- hash.text(s) -> sha256 of s with line endings normalised (a CRLF checkout is not drift)
 function M.text(s)
-  return core.sha256((s:gsub("\r\n", "\n")))
+  if s:find("\r\n", 1, true) then s = s:gsub("\r\n", "\n") end   -- gsub copies even with no match
+  return core.sha256(s)
 end
 
 return M

@@ -959,7 +959,7 @@ function M.playbook(pb, opts)
   opts = make_opts(opts)
   opts.levels = pb.lint or {}
   local shared = new_shared(opts)
-  local src_lines = read_lines(pb.path)
+  local src_lines                      -- the playbook's lines, read for its first inline step
   local pb_file = pb.path
 
   for name in pairs(opts.levels) do
@@ -980,6 +980,7 @@ function M.playbook(pb, opts)
       o.file = tidy_path(step.path or step.file)
     else
       o.file = pb_file
+      src_lines = src_lines or read_lines(pb.path)
       o.line_offset, o.col_offset = inline_position(src_lines, step)
       o.line_offset = o.line_offset - 1
     end
