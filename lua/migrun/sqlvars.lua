@@ -126,15 +126,22 @@ local function scan(text)
 end
 
 -- Whether text can hold a reference at all: a colon that starts one (:name, :'name', :"name",
--- :{?name}) and is not the second of a cast's "::". Cheap, and enough to skip the scan for
--- most SQL (casts, no variables); a colon inside a literal only makes it scan.
+-- :{?name}), is not the second of a cast's "::", and is not surely in a -- comment (its line
+-- has a -- before it and nothing that opens or closes a literal: ' " $ / *). Cheap, and enough
+-- to skip the scan for most SQL (casts, `-- migrun:allow` notes, no variables); a colon inside
+-- a literal only makes it scan.
 local REF_START = ":[%a_\128-\255'\"{]"
 local function may_refer(text)
   local k = text:find(REF_START)
+  local line, nl = 1, text:find("\n", 1, true)    -- where k's line starts; the next newline
   while k do
     local colons = 0                                 -- the colons just before: "::" pairs first
     while text:byte(k - 1 - colons) == 58 do colons = colons + 1 end
-    if colons % 2 == 0 then return true end
+    if colons % 2 == 0 then
+      while nl and nl < k do line, nl = nl + 1, text:find("\n", nl + 1, true) end
+      local before = text:sub(line, k - 1)
+      if not before:find("--", 1, true) or before:find("['\"$/*]") then return true end
+    end
     k = text:find(REF_START, k + 1)
   end
   return false
