@@ -5,11 +5,15 @@
 -- through ctx.db (parameterized SQL, identifiers via migrun.ident), migrun.proc for pg_dump.
 local errors = require "migrun.errors"
 local ident = require "migrun.ident"
-local snapshot = require "migrun.snapshot"
-local sqlsplit = require "migrun.sqlsplit"
-local proc = require "migrun.proc"
-local pg = require "migrun.pg"
 local text = require "migrun.text"
+
+-- modules only some kinds need, loaded at their first use: loading a playbook (status, plan,
+-- lint) does not pay for them
+local lazy = setmetatable({}, { __index = function(t, name)
+  local m = require("migrun." .. name)
+  rawset(t, name, m)
+  return m
+end })
 
 local M = {}
 
@@ -314,7 +318,7 @@ kinds.query = {
   -- batched only when check_all may (a read-only transaction), and only a single statement
   -- that reads: a pipeline item is one statement of the extended protocol
   sql = function(e)
-    local ok, stmts = pcall(sqlsplit.split, e.sql, "expect.query")
+    local ok, stmts = pcall(lazy.sqlsplit.split, e.sql, "expect.query")
     if not ok or #stmts ~= 1 then return nil end
     local first = (stmts[1].sql:match("^[%a_]+") or ""):lower()
     if READS[first] then return e.sql end
@@ -415,7 +419,7 @@ kinds.delta = {
   check = function(e, ctx)
     local before, why = before_of(ctx, e.table)
     if not before then return false, why, count_expected(e.match) end
-    local now = snapshot.count_rows(ctx.db, e.table)
+    local now = lazy.snapshot.count_rows(ctx.db, e.table)
     if now == nil then return false, "missing", count_expected(e.match) end
     return kinds.delta.judge(e, { { n = now } }, ctx)
   end,
@@ -453,7 +457,7 @@ kinds.unchanged = {
     if n0 ~= nil and fp0 == nil then
       return false, "no run-start fingerprint", rows_fp(n0, nil)
     end
-    local n1, fp1 = snapshot.fingerprint(ctx.db, e.table)
+    local n1, fp1 = lazy.snapshot.fingerprint(ctx.db, e.table)
     return n0 == n1 and fp0 == fp1, rows_fp(n1, fp1), rows_fp(n0, fp0)
   end,
   tables = function(e) return { ident.display(e.table) } end,
@@ -953,7 +957,7 @@ function M.normalise_schema(sql, opts)
   end
   local body = table.concat(kept, "\n")
   local out = {}
-  for _, st in ipairs(sqlsplit.split(body, "schema")) do
+  for _, st in ipairs(lazy.sqlsplit.split(body, "schema")) do
     local s = st.sql
     local first = s:match("^[^\n]*")
     local drop = s:find("^SET%s") or s:find("^SELECT pg_catalog%.set_config%(") or
@@ -1083,17 +1087,17 @@ end
 
 -- the live schema as pg_dump prints it -> text | nil, message
 local function dump_schema(ctx)
-  local ok, exe = pcall(pg.tool, "pg_dump", { major = ctx.db and pg.major(ctx.db:server_version()),
+  local ok, exe = pcall(lazy.pg.tool, "pg_dump", { major = ctx.db and lazy.pg.major(ctx.db:server_version()),
                                                override = ctx.pg_dump })
   if not ok then return nil, tostring(exe) end
-  local clean, env0 = pg.split_password(ctx.conninfo or pg.conninfo_of(ctx.db))
+  local clean, env0 = lazy.pg.split_password(ctx.conninfo or lazy.pg.conninfo_of(ctx.db))
   local env = {}
   for k, v in pairs(ctx.env or {}) do env[k] = v end
   if env0.PGPASSWORD and env.PGPASSWORD == nil then env.PGPASSWORD = env0.PGPASSWORD end
   local argv = { exe, "--schema-only", "--exclude-schema=migrun", "--no-password",
                  "--lock-wait-timeout=" .. (ctx.pg_dump_lock_wait or "10s") }
   if clean ~= "" then argv[#argv + 1] = "--dbname=" .. clean end
-  local r = proc.run(argv, { env = env, stdin = "null", stdout = "capture", stderr = "capture",
+  local r = lazy.proc.run(argv, { env = env, stdin = "null", stdout = "capture", stderr = "capture",
                              timeout = ctx.pg_dump_timeout or "120s" })
   if not r.ok then
     local why = r.timed_out and "timed out" or (r.stderr or ""):match("[^\n]+") or
@@ -1173,7 +1177,6 @@ function M.http(opts)
   local at = caller()
   return new("http", at, require("migrun.expect_http").new(opts, at))
 end
-kinds.http = require("migrun.expect_http").kind
 
 --- expect.pgtap(glob [, {schema =}]): pgTAP test files, every assertion reported; see
 -- migrun.expect_pgtap
@@ -1181,7 +1184,16 @@ function M.pgtap(glob, opts)
   local at = caller()
   return new("pgtap", at, require("migrun.expect_pgtap").new(at, glob, opts))
 end
-kinds.pgtap = require("migrun.expect_pgtap").kind
+
+-- their kinds load with them, at the first expectation of the kind
+local KIND_MODULES = { http = "migrun.expect_http", pgtap = "migrun.expect_pgtap" }
+setmetatable(kinds, { __index = function(t, kind)
+  local m = KIND_MODULES[kind]
+  if not m then return nil end
+  local k = require(m).kind
+  rawset(t, kind, k)
+  return k
+end })
 
 for name, h in pairs(require("migrun.expect_health").kinds) do
   --- expect.no_long_transactions, idle_in_transaction, connections, no_blocked_sessions,
