@@ -462,8 +462,8 @@ local function attach_comments(u, d, comments)
     local target
     if si <= n and c.pos >= pos[si] then
       target = si
-    elseif si > 1 and line_of(u, c.pos) == line_of(u, stop[si - 1]) then
-      target = si - 1
+    elseif si > 1 and (u.src:find("\n", stop[si - 1], true) or c.pos) >= c.pos then
+      target = si - 1                      -- no newline between the statement's end and it
     elseif si <= n then
       target = si
       leading[si] = leading[si] or {}
