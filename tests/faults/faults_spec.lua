@@ -40,6 +40,11 @@ playbook "faults" {
   phase "three" { sql [[CREATE TABLE f_three (x int)]], rollback = sql [[DROP TABLE f_three]] },
 }]=]
 
+-- the same with verify: phase two's last statement then travels with its checks in one flight
+-- (conn:send_all), and it is that flight the fault hits
+local THREE_VERIFIED = THREE:gsub('(phase "two" { sql %b[], )', '%1verify = { expect.exists "f_two" }, ')
+assert(THREE_VERIFIED:find('verify = { expect.exists "f_two" }', 1, true))
+
 describe("a server restart in the middle of a run", function()
   local sb
   setup(function() sb = sandbox.start() end)
@@ -75,8 +80,9 @@ describe("a backend that dies or stops", function()
     H.load(dbname, FIX .. "/before.sql")
   end)
 
-  it("terminated by pg_terminate_backend mid-phase: reconnect, roll back, exit 1", function()
-    local pb = playbook(THREE)
+  it("terminated by pg_terminate_backend mid-phase (its statement and checks in one flight): " ..
+     "reconnect, roll back, exit 1", function()
+    local pb = playbook(THREE_VERIFIED)
     local before = state_of(H.conninfo(dbname))
     local h, output = start({ "--db", H.conninfo(dbname), pb })
     local admin <close> = H.connect(dbname)
