@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,8 @@ typedef struct {
     mr_notices notices; /* filled by libpq's notice receiver, drained after each call */
     const char *busy;   /* set while a rows() loop or a COPY callback owns the connection */
     int64_t timeout_ms; /* conn:set_client_timeout(): the longest silence; 0 = none */
+    int connecting;     /* connect(.., async): PQconnectStart'ed, finished at first use */
+    int poll_state;     /* ... and what PQconnectPoll last said (PostgresPollingStatusType) */
     int cancelled;      /* this method's query was cancelled by the client timeout */
     int sending;        /* a conn:send() statement has results still to read (d->pending
                         ** holds what conn:wait() kept of them so far); 2: conn:send_all()'s
@@ -117,9 +120,73 @@ static l_db *check_db(lua_State *L, int idx)
     return luaL_checkudata(L, idx, MR_DB_MT);
 }
 
+static void push_conn_error(lua_State *L, PGconn *conn, const char *message, int lost);
+
+/* The end of a connection made ready, blocking or not: its cancel handle, notices, and every
+** wait ours (nonblocking: mr_db_await). */
+static void connected(l_db *d)
+{
+    d->cancel = PQgetCancel(d->conn);
+    PQsetNoticeReceiver(d->conn, mr_notice_collect, &d->notices);
+    PQsetnonblocking(d->conn, 1);
+}
+
+/* When a connection attempt must give up: connect_timeout seconds from now (as libpq reads
+** it: at least 2), or 0 for never. */
+static int64_t connect_deadline(PGconn *conn)
+{
+    int64_t deadline = 0;
+    PQconninfoOption *opts = PQconninfo(conn);
+    for (PQconninfoOption *o = opts; o && o->keyword; o++) {
+        if (strcmp(o->keyword, "connect_timeout") == 0 && o->val && atoi(o->val) > 0) {
+            int secs = atoi(o->val) < 2 ? 2 : atoi(o->val);
+            deadline = mr_clock_now() + (int64_t)secs * 1000000000;
+        }
+    }
+    PQconninfoFree(opts);
+    return deadline;
+}
+
+/* Finish a connection connect(.., async) started (libpq's PQconnectPoll loop): the server
+** started its backend while Lua went on. Raises what a blocking connect would have (kind =
+** "connection"), leaving the handle closed. */
+static void finish_connect(lua_State *L, l_db *d)
+{
+    d->connecting = 0;
+    int64_t deadline = connect_deadline(d->conn);
+    PostgresPollingStatusType st = (PostgresPollingStatusType)d->poll_state;
+    const char *failed = NULL;
+    while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+        struct pollfd p = {PQsocket(d->conn), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, 0};
+        int ms = -1;
+        if (deadline) {
+            int64_t left = (deadline - mr_clock_now()) / 1000000;
+            ms = left > 0 ? (int)(left < 1000000 ? left : 1000000) : 0;
+        }
+        int r = p.fd < 0 ? -1 : poll(&p, 1, ms);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r == 0) {
+            failed = "timeout expired";
+            break;
+        }
+        st = PQconnectPoll(d->conn); /* also after a failed poll: libpq reports the socket's state */
+    }
+    if (failed == NULL && PQstatus(d->conn) == CONNECTION_OK) {
+        connected(d);
+        return;
+    }
+    push_conn_error(L, d->conn, failed ? failed : PQerrorMessage(d->conn), 0);
+    PQfinish(d->conn);
+    d->conn = NULL;
+    lua_error(L);
+}
+
 static l_db *check_open_db(lua_State *L, int idx)
 {
     l_db *d = check_db(L, idx);
+    if (d->connecting)
+        finish_connect(L, d);
     if (d->conn == NULL)
         luaL_argerror(L, idx, "connection is closed");
     if (d->busy)
@@ -1581,6 +1648,8 @@ static int l_db_server_version(lua_State *L)
 static int l_db_status(lua_State *L)
 {
     l_db *d = check_db(L, 1);
+    if (d->connecting)
+        finish_connect(L, d);
     static const char *const names[] = {"idle", "active", "intrans", "inerror", "unknown"};
     if (d->conn == NULL || PQstatus(d->conn) != CONNECTION_OK) {
         lua_pushstring(L, d->conn ? "broken" : "closed");
@@ -1634,6 +1703,7 @@ static int l_db_notices(lua_State *L)
 static int l_db_gc(lua_State *L)
 {
     l_db *d = check_db(L, 1);
+    d->connecting = 0; /* a connection not finished yet is dropped: PQfinish below */
     if (d->sending && d->conn != NULL && d->cancel != NULL && PQstatus(d->conn) == CONNECTION_OK) {
         char err[256];
         PQcancel(d->cancel, err, sizeof err); /* returns once the server has the request */
@@ -1669,8 +1739,10 @@ static int l_db_tostring(lua_State *L)
     return 1;
 }
 
-/* core.connect([conninfo [, defaults]]) -> conn; defaults are keywords a conninfo may
-** override; raises migrun.error{kind="connection"} naming host, port and db, never a password */
+/* core.connect([conninfo [, defaults [, async]]]) -> conn; defaults are keywords a conninfo
+** may override; raises migrun.error{kind="connection"} naming host, port and db, never a
+** password. async: only start connecting (the server starts its backend meanwhile); the first
+** method that needs the connection finishes it, and raises there what connect would have. */
 static int l_db_connect(lua_State *L)
 {
     size_t clen = 0;
@@ -1732,18 +1804,31 @@ static int l_db_connect(lua_State *L)
     l_db *d = lua_newuserdatauv(L, sizeof *d, 1); // [.., db]
     *d = (l_db){0};
     luaL_setmetatable(L, MR_DB_MT); /* __gc armed before PQconnectdb */
-    d->conn = PQconnectdbParams(kw, val, 1);
+    int async = lua_toboolean(L, 3);
+    d->conn = async ? PQconnectStartParams(kw, val, 1) : PQconnectdbParams(kw, val, 1);
     if (d->conn == NULL)
         return luaL_error(L, "out of memory");
+    if (async && PQstatus(d->conn) != CONNECTION_BAD) {
+        /* the startup packet goes now, while the socket takes it without waiting: the server
+        ** authenticates and starts the backend meanwhile */
+        PostgresPollingStatusType st = PGRES_POLLING_WRITING; /* as the libpq manual begins */
+        for (int i = 0; i < 4 && st == PGRES_POLLING_WRITING; i++) {
+            struct pollfd p = {PQsocket(d->conn), POLLOUT, 0};
+            if (p.fd < 0 || poll(&p, 1, 0) != 1)
+                break;
+            st = PQconnectPoll(d->conn);
+        }
+        d->poll_state = (int)st;
+        d->connecting = 1; /* the first method that needs it finishes it */
+        return 1;
+    }
     if (PQstatus(d->conn) != CONNECTION_OK) {
         push_conn_error(L, d->conn, PQerrorMessage(d->conn), 0);
         PQfinish(d->conn);
         d->conn = NULL;
         return lua_error(L);
     }
-    d->cancel = PQgetCancel(d->conn);
-    PQsetNoticeReceiver(d->conn, mr_notice_collect, &d->notices);
-    PQsetnonblocking(d->conn, 1); /* every wait is ours: mr_db_await */
+    connected(d);
     return 1;
 }
 

@@ -50,6 +50,17 @@ function Ctx:connect()
   return self.db
 end
 
+--- ctx:preconnect(): with --db (which names the target whatever the playbook says), start
+-- connecting now, without waiting: the server starts its backend while the playbook loads,
+-- and the first use of ctx:connect()'s connection finishes it (a failure raises there)
+function Ctx:preconnect()
+  local o = self.opts
+  if self.db or not o.db or o.sandbox or (o.load and #o.load > 0) then return end
+  M.password_hint(self.out, o.db)
+  self.db = require("migrun.db").connect(o.db, { async = true })
+  self.conninfo = o.db
+end
+
 --- ctx:playbook([{script = true}]) -> the playbook of opts.file; with script = true a file
 -- that declares no playbook runs as a Lua script (`db` connects on first use) and nil returns
 function Ctx:playbook(o)

@@ -23,9 +23,11 @@ M.defaults = {
   tcp_user_timeout = "30000",
 }
 
---- db.connect([url_or_conninfo]) -> conn; no argument: libpq's defaults (PG*, pgpass)
-function M.connect(conninfo)
-  return core.connect(conninfo, M.defaults)
+--- db.connect([url_or_conninfo [, {async = true}]]) -> conn; no argument: libpq's defaults
+-- (PG*, pgpass). async: return at once, the server starting its backend while the caller goes
+-- on; the first use of conn finishes connecting (and raises there when that fails)
+function M.connect(conninfo, o)
+  return core.connect(conninfo, M.defaults, o and o.async)
 end
 
 --- db.redact(s) -> s with any password replaced by ***

@@ -6,6 +6,7 @@ local M = {}
 
 function M.run(opts, ctx)
   if opts.fleet then return require("migrun.fleet").command("check", opts, ctx) end
+  ctx:preconnect()                                   -- the server starts a backend meanwhile
   local pb = ctx:playbook()
   local db = ctx:connect()
   local ok = require("migrun.plan").check(pb, db, ctx.out, ctx.conninfo)

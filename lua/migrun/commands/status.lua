@@ -53,6 +53,7 @@ end
 function M.run(opts, ctx)
   if opts.fleet then return require("migrun.fleet").command("status", opts, ctx) end
   local name
+  ctx:preconnect()                                   -- the server starts a backend meanwhile
   if opts.file then name = ctx:playbook().name end
   local runs = M.runs(ctx:connect(), name)
   ctx.out:text(M.render(runs, name))
