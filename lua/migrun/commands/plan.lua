@@ -7,6 +7,7 @@ local M = {}
 
 function M.run(opts, ctx)
   if opts.fleet then return require("migrun.fleet").command("plan", opts, ctx) end
+  ctx:preconnect()                                   -- the server starts a backend meanwhile
   local pb = ctx:playbook()
   local db = ctx:connect()                           -- raises kind="connection": exit 3
   if opts.rollback then

@@ -8,6 +8,7 @@ local M = {}
 
 function M.run(opts, ctx)
   if opts.fleet then return require("migrun.fleet").command("rollback", opts, ctx) end
+  ctx:preconnect()                                   -- the server starts a backend meanwhile
   local pb = ctx:playbook()
   local db = ctx:connect()
   local out = ctx.out

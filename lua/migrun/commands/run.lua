@@ -31,7 +31,9 @@ function M.run(opts, ctx)
     return run_code(opts, ctx)
   end
   require("migrun.dsl").check_syntax(opts.file)      -- a syntax error is refused before connecting
-  -- an explicit target connects (and --load runs) before the file loads: a script sees `db`
+  -- an explicit target connects (and --load runs) before the file loads: a script sees `db`;
+  -- --db alone starts connecting, and the server starts its backend while the file loads
+  ctx:preconnect()
   if opts.sandbox or opts.db or #opts.load > 0 then ctx:connect() end
   local pb = ctx:playbook({ script = true })
   if not pb then return 0 end                        -- a plain script: it has run
