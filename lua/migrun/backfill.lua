@@ -16,8 +16,9 @@
 -- batch, never skipping one. Both store the last key done as {"migrun_k1": ...}, so a run
 -- interrupted under one form resumes under the other. The batch size (rows, or for ranges the
 -- width in keys) tunes itself to a target duration (200 ms), so no batch holds its row locks
--- much longer than that. Throttles: max_rate (rows/s), max_replica_lag (replay lag of the
--- slowest standby), pause_if(db). Progress: a live line on a terminal, JSON events, and in the
+-- much longer than that; a batch that meets a lock timeout is retried as a phase is.
+-- Throttles: max_rate (rows/s), max_replica_lag (replay lag of the slowest standby),
+-- pause_if(db). Progress: a live line on a terminal, JSON events, and in the
 -- report the throughput over time and every pause with its reason.
 local clock = require "migrun.clock"
 local errors = require "migrun.errors"
@@ -25,6 +26,7 @@ local hash = require "migrun.hash"
 local ident = require "migrun.ident"
 local json = require "migrun.json"
 local term = require "migrun.core.term"
+local executor = require "migrun.run.executor"
 
 local M = {}
 
@@ -417,7 +419,10 @@ function M.run(run, ph, st)
     if st.pause_if then
       pause(function() return "pause_if says wait" end, function() return st.pause_if(db) and true or false end)
     end
-    local got, ns = batch()
+    -- a batch that meets a lock timeout, a deadlock or a serialization failure rolled back
+    -- alone (its checkpoint with it): it is tried again, as a phase is, after a backoff
+    local got, ns = executor.retry({ attempts = (ph.retries or run.pb.retries) + 1, out = out,
+                                     what = st.name .. ": a batch", undone = "rolled back" }, batch)
     if not got then break end
     report.max_batch_ms = math.max(report.max_batch_ms or 0, ns / 1e6)
     done, batches = done + got, batches + 1

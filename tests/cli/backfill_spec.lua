@@ -401,3 +401,37 @@ playbook "lag" {
     assert.truthy(p.seconds > 0)
   end)
 end)
+
+describe("backfill batches and locks", function()
+  it("retries a batch that meets a lock timeout, and every row is done exactly once", function()
+    local name = H.fresh_db("bf")
+    local c <close> = H.connect(name)
+    c:exec([[CREATE TABLE held (id bigint PRIMARY KEY, v text, w text, n int NOT NULL DEFAULT 0);
+             INSERT INTO held SELECT g, 'v' || g, NULL, 0 FROM generate_series(1, 5000) g]])
+    local pb = playbook([=[
+playbook "held" {
+  lock_timeout = "200ms",
+  phase "fill" { transaction = false,
+    backfill "held" { set = "w = upper(v), n = n + 1", where = "w IS NULL", batch = 1000 },
+    rollback = sql [[UPDATE held SET w = NULL, n = 0]] },
+}]=])
+    -- the table is locked against writes before the run starts, and let go about a second later
+    local holder = proc.spawn({ "psql", "-X", "-q", "-d", H.conninfo(name), "-c",
+      "BEGIN; LOCK TABLE held IN SHARE MODE; SELECT pg_sleep(1); COMMIT;" },
+      { stdout = "null", stderr = "null" })
+    H.eventually(function()
+      return c:query([[SELECT 1 FROM pg_locks l JOIN pg_class k ON k.oid = l.relation
+                       WHERE k.relname = 'held' AND l.mode = 'ShareLock' AND l.granted]]).n > 0
+    end)
+    local r = H.run_db(name, { pb })
+    holder:wait(10000)
+    local out = r.stdout .. r.stderr
+    assert.equal(0, r.status, out)
+    assert.truthy(out:find("a batch: lock_not_available (55P03), rolled back; retrying", 1, true), out)
+    assert.truthy(r.stdout:find("backfill held: 5000 rows", 1, true), r.stdout)
+    local counts = c:query([[SELECT count(*) FILTER (WHERE n = 1) AS once, count(*) FILTER (WHERE n <> 1) AS other
+                             FROM held]])
+    assert.equal(5000, counts[1].once)
+    assert.equal(0, counts[1].other)
+  end)
+end)
