@@ -436,7 +436,9 @@ playbook "no pgss, no slower" {
     r = H.run_db(name, { pb2 })
     assert.equal(0, r.status, r.stdout .. r.stderr)
     assert.truthy(r.stdout:find("no per-query figures", 1, true), r.stdout)
-    assert.truthy(r.stdout:find("watch after release 4%d%dms/400ms: commits 0, rollbacks 0"), r.stdout)
+    -- commits are pg_stat_database's, migrun's own sampling included, and a backend reports
+    -- them at most once a second: how many land in a 400 ms window depends on the machine
+    assert.truthy(r.stdout:find("watch after release 4%d%dms/400ms: commits %d+, rollbacks 0"), r.stdout)
   end)
 end)
 
