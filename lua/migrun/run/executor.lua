@@ -228,11 +228,9 @@ local function flight_checks(run, ph, sql, prefix)
   if not suffix then return nil end
   local k = (prefix and select(2, prefix:gsub(";", "")) + 1 or 0) + 1   -- the statement's place
   return function(watching)
-    watching.all = k
+    watching.all = k                                 -- the step's last statement: nothing follows
     -- a newline first: a statement may end in a -- comment
-    local ok, list = pcall(watch.exec, run, sql .. "\n;\n" .. suffix, watching)
-    watching.all = nil
-    if not ok then error(list, 0) end
+    local list = watch.exec(run, sql .. "\n;\n" .. suffix, watching)
     if not list.failed and #list ~= k + count then
       error(string.format("internal error: %d results for the %d statements of phase '%s''s last flight",
                           #list, k + count, ph.name), 0)
