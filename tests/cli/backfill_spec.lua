@@ -435,3 +435,55 @@ playbook "held" {
     assert.equal(0, counts[1].other)
   end)
 end)
+
+describe("a key-range batch's statement", function()
+  it("fails whole with its checkpoint: the error names the SQLSTATE and the batch, a rerun resumes", function()
+    local name = H.fresh_db("bf")
+    local c <close> = H.connect(name)
+    c:exec([[CREATE TABLE acc (id bigint PRIMARY KEY, v text, w text, n int NOT NULL DEFAULT 0);
+             INSERT INTO acc SELECT g, 'v' || g, NULL, 0 FROM generate_series(1, 3000) g]])
+    local pb = playbook([=[
+playbook "half" {
+  phase "fill" { transaction = false,
+    backfill "acc" { set = "w = (1 / (id - 1500))::text, n = n + 1", where = "w IS NULL", batch = 1000 },
+    rollback = sql [[UPDATE acc SET w = NULL, n = 0]] },
+}]=])
+    local r = H.run_db(name, { pb })
+    local out = r.stdout .. r.stderr
+    assert.equal(1, r.status, out)
+    assert.truthy(out:find("ERROR 22012: division by zero", 1, true), out)
+    assert.truthy(out:find('"acc"."id" >= 1001 AND "acc"."id" <= 2000', 1, true), out)
+    -- the failed batch took nothing with it: the checkpoint is the batch before, and so are the rows
+    local cp = c:query([[SELECT (last_key->>'migrun_k1')::bigint AS last, rows_done FROM migrun.backfill]])[1]
+    assert.equal(1000, cp.last)
+    assert.equal(1000, cp.rows_done)
+    local rows = c:query([[SELECT count(*) FILTER (WHERE n = 1 AND id <= 1000) AS done,
+                                  count(*) FILTER (WHERE n <> 0 AND id > 1000) AS past FROM acc]])[1]
+    assert.equal(1000, rows.done)
+    assert.equal(0, rows.past)
+    -- fixed (its text changed: --allow-drift), the rerun resumes and every row is done once
+    H.write(pb, H.read(pb):gsub("%(1 / %(id %- 1500%)%)::text", "upper(v)"))
+    r = H.run_db(name, { "--allow-drift", pb })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    assert.truthy(r.stdout:find("resuming after id 1000", 1, true), r.stdout)
+    assert.equal(0, c:query("SELECT count(*) AS n FROM acc WHERE n <> 1")[1].n)
+  end)
+
+  it("reaches the server as written: quotes, a backslash and a percent sign in set and where", function()
+    local name = H.fresh_db("bf")
+    local c <close> = H.connect(name)
+    c:exec([[CREATE TABLE q (id int PRIMARY KEY, v text);
+             INSERT INTO q SELECT g, NULL FROM generate_series(1, 50) g]])
+    local pb = playbook([==[
+playbook "quoted" {
+  phase "fill" { transaction = false,
+    backfill "q" { set = [[v = 'it''s 100% \ done']], where = [[v IS NULL AND 'a%b' LIKE 'a\%b']], batch = 20 },
+    rollback = sql [[UPDATE q SET v = NULL]] },
+}]==])
+    local r = H.run_db(name, { pb })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    local got = c:query("SELECT count(*) AS n, min(v) AS v FROM q WHERE v IS NOT NULL")[1]
+    assert.equal(50, got.n)
+    assert.equal([[it's 100% \ done]], got.v)
+  end)
+end)
