@@ -310,6 +310,19 @@ local function fmt_rate(r)
   return string.format("%.0f", r)
 end
 
+--- backfill.forget(run, ph [, st]): drop the checkpoint of st, or of every backfill of ph.
+-- A finished backfill's goes; so does one whose phase was rolled back: the rows it counted as
+-- done may be undone, and a rerun that resumed after its key would skip them for good.
+function M.forget(run, ph, st)
+  local steps = st and { st } or ph.steps or {}
+  for _, s in ipairs(steps) do
+    if s.kind == "backfill" then
+      run.db:exec("DELETE FROM migrun.backfill WHERE playbook = $1 AND phase = $2 AND step = $3",
+                  run.pb.name, ph.name, s.name)
+    end
+  end
+end
+
 --- backfill.run(run, ph, st) -> rows done by this run
 function M.run(run, ph, st)
   local db = run.db
@@ -444,6 +457,9 @@ function M.run(run, ph, st)
                                      what = st.name .. ": a batch", undone = "rolled back" }, batch)
     if not got then break end
     report.max_batch_ms = math.max(report.max_batch_ms or 0, ns / 1e6)
+    -- a committed batch with rows: should a later one fail, the phase is partly applied (its
+    -- rollback runs under on_failure = "rollback", and takes the checkpoint with it)
+    if done == 0 and got > 0 then run.committed = run.committed + 1 end
     done, batches = done + got, batches + 1
     -- tune to the target duration: aim well under it (batch times jitter by a third on a
     -- busy server: a checkpoint, autovacuum, a neighbour), halve at most, grow by a quarter at
@@ -486,8 +502,7 @@ function M.run(run, ph, st)
     run.progress_shown = false
   end
   -- done: the checkpoint goes (a rollback that makes the step pending again starts afresh)
-  db:exec("DELETE FROM migrun.backfill WHERE playbook = $1 AND phase = $2 AND step = $3",
-          run.pb.name, ph.name, st.name)
+  M.forget(run, ph, st)
   local secs = clock.since(t0) / 1e9
   report.rows, report.batches, report.seconds = done, batches, secs
   report.rate = done / math.max(secs, 1e-3)

@@ -98,6 +98,10 @@ playbook "interrupted" {
     h:kill(proc.SIGINT)
     local res = H.eventually(function() return h:wait(50) end, 30000)
     assert.are_not.equal(0, res.status, H.read(out) .. H.read(out .. ".err"))
+    -- partly applied, and kept: the default on_failure = "rollback" would undo every batch
+    local said = H.read(out) .. H.read(out .. ".err")
+    assert.truthy(said:find("failed (partly applied)", 1, true), said)
+    assert.truthy(said:find("run the playbook again to resume", 1, true), said)
     local cp = query(name, "SELECT rows_done, (last_key->>'migrun_k1')::bigint AS last FROM migrun.backfill")[1]
     local partial = query(name, [[
       SELECT count(*) FILTER (WHERE n = 1) AS one, count(*) FILTER (WHERE n > 1) AS more,
@@ -112,6 +116,42 @@ playbook "interrupted" {
     assert.equal(1, final.lo)
     assert.equal(1, final.hi)
     assert.equal(4000, final.n)
+  end)
+
+  it("keeps its batches when its connection is killed: reconnected, nothing rolled back, a rerun resumes", function()
+    local name = H.fresh_db("bf")
+    local c <close> = H.connect(name)
+    c:exec([[CREATE FUNCTION slow_zero() RETURNS int VOLATILE LANGUAGE plpgsql AS
+             $$ BEGIN PERFORM pg_sleep(0.001); RETURN 0; END $$;
+             CREATE TABLE cut (id bigint PRIMARY KEY, n int NOT NULL DEFAULT 0);
+             INSERT INTO cut (id) SELECT g FROM generate_series(1, 3000) g]])
+    local pb, dir = playbook([=[
+playbook "cut" {
+  phase "count" { transaction = false,
+    backfill "cut" { set = "n = n + 1 + slow_zero()", where = "true", batch = 100 },
+    rollback = sql [[UPDATE cut SET n = 0]] },
+}]=])
+    local out = dir .. "/out"
+    local h = H.spawn_migrun({ "--db", H.conninfo(name), pb }, { stdout = out, stderr = out .. ".err" })
+    H.eventually(function()
+      local ok, n = pcall(function() return query(name, "SELECT rows_done FROM migrun.backfill")[1] end)
+      return ok and n and n.rows_done >= 500
+    end, 30000)
+    c:exec([[SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND application_name LIKE 'migrun cut%']])
+    local res = H.eventually(function() return h:wait(50) end, 30000)
+    local said = H.read(out) .. H.read(out .. ".err")
+    assert.equal(1, res.status, said)
+    assert.truthy(said:find("lost the connection", 1, true), said)
+    assert.truthy(said:find("run the playbook again to resume", 1, true), said)
+    local cp = query(name, "SELECT rows_done, (last_key->>'migrun_k1')::bigint AS last FROM migrun.backfill")[1]
+    assert.equal(cp.rows_done, query(name, "SELECT count(*) AS n FROM cut WHERE n = 1")[1].n)
+    local r = H.run_db(name, { pb })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    assert.truthy(r.stdout:find("resuming after id " .. cp.last, 1, true), r.stdout)
+    local final = query(name, "SELECT min(n) AS lo, max(n) AS hi FROM cut")[1]
+    assert.equal(1, final.lo)
+    assert.equal(1, final.hi)
   end)
 
   it("tunes its batch size to the target duration", function()
@@ -444,6 +484,7 @@ describe("a key-range batch's statement", function()
              INSERT INTO acc SELECT g, 'v' || g, NULL, 0 FROM generate_series(1, 3000) g]])
     local pb = playbook([=[
 playbook "half" {
+  on_failure = "stop",
   phase "fill" { transaction = false,
     backfill "acc" { set = "w = (1 / (id - 1500))::text, n = n + 1", where = "w IS NULL", batch = 1000 },
     rollback = sql [[UPDATE acc SET w = NULL, n = 0]] },
@@ -467,6 +508,59 @@ playbook "half" {
     assert.equal(0, r.status, r.stdout .. r.stderr)
     assert.truthy(r.stdout:find("resuming after id 1000", 1, true), r.stdout)
     assert.equal(0, c:query("SELECT count(*) AS n FROM acc WHERE n <> 1")[1].n)
+  end)
+
+  it("fails partly applied: on_failure = rollback undoes its batches and drops the checkpoint", function()
+    local name = H.fresh_db("bf")
+    local c <close> = H.connect(name)
+    c:exec([[CREATE TABLE acc (id bigint PRIMARY KEY, v text, w text, n int NOT NULL DEFAULT 0);
+             INSERT INTO acc SELECT g, 'v' || g, NULL, 0 FROM generate_series(1, 3000) g]])
+    local pb = playbook([=[
+playbook "half" {
+  phase "fill" { transaction = false,
+    backfill "acc" { set = "w = (1 / (id - 1500))::text, n = n + 1", where = "w IS NULL", batch = 1000 },
+    rollback = sql [[UPDATE acc SET w = NULL, n = 0]] },
+}]=])
+    local r = H.run_db(name, { pb })
+    local out = r.stdout .. r.stderr
+    assert.equal(1, r.status, out)
+    -- a batch committed before the failing one: not "nothing applied"
+    assert.truthy(out:find("failed (partly applied)", 1, true), out)
+    assert.falsy(out:find("nothing applied", 1, true), out)
+    assert.equal("rolled_back",
+      c:query("SELECT summary->'states'->>'fill' AS s FROM migrun.runs ORDER BY id DESC LIMIT 1")[1].s)
+    -- the rollback ran, and the checkpoint went with it: it spoke of rows that are undone now
+    assert.equal(0, c:query("SELECT count(*) AS n FROM acc WHERE n <> 0 OR w IS NOT NULL")[1].n)
+    assert.equal(0, c:query("SELECT count(*) AS n FROM migrun.backfill")[1].n)
+    -- fixed, the rerun starts from the first key (resuming after 1000 would skip 1000 rows)
+    H.write(pb, H.read(pb):gsub("%(1 / %(id %- 1500%)%)::text", "upper(v)"))
+    r = H.run_db(name, { "--allow-drift", pb })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    assert.falsy(r.stdout:find("resuming", 1, true), r.stdout)
+    assert.equal(0, c:query("SELECT count(*) AS n FROM acc WHERE n <> 1 OR w IS NULL")[1].n)
+  end)
+
+  it("rolled back by the rollback verb, a finished backfill starts afresh on the next run", function()
+    local name = H.fresh_db("bf")
+    local c <close> = H.connect(name)
+    c:exec([[CREATE TABLE rb (id bigint PRIMARY KEY, w text);
+             INSERT INTO rb SELECT g, NULL FROM generate_series(1, 500) g]])
+    local pb = playbook([=[
+playbook "again" {
+  phase "fill" { transaction = false,
+    backfill "rb" { set = "w = 'x' || id", where = "w IS NULL", batch = 200 },
+    rollback = sql [[UPDATE rb SET w = NULL]] },
+}]=])
+    assert.equal(0, H.run_db(name, { pb }).status)
+    -- a checkpoint left by an interrupted run of the rollback's playbook must not survive it
+    c:exec([[INSERT INTO migrun.backfill (playbook, phase, step, run_id, last_key, rows_done, batches, updated_at)
+             VALUES ('again', 'fill', 'backfill rb', 1, '{"migrun_k1": 400}', 400, 2, now())]])
+    local r = H.run_db(name, { "rollback", "--yes", pb })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    assert.equal(0, c:query("SELECT count(*) AS n FROM migrun.backfill")[1].n)
+    r = H.run_db(name, { pb })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    assert.equal(0, c:query("SELECT count(*) AS n FROM rb WHERE w IS NULL")[1].n)
   end)
 
   it("reaches the server as written: quotes, a backslash and a percent sign in set and where", function()

@@ -270,7 +270,10 @@ uuid...) is walked in keyset batches: each picks the next rows after the last ke
 `where` (never OFFSET). Either way each batch is one statement, its own short transaction
 under the lock timeout, that also moves the checkpoint (`migrun.backfill`, the last key done).
 After kill -9, Ctrl-C or a lost connection, a rerun goes on from the checkpoint, never
-repeating a batch nor skipping one.
+repeating a batch nor skipping one: the batches done, and the phases before, are kept
+whatever `on_failure` says. A batch that fails on its own (an error in `set`, say) leaves its
+phase partly applied, and `on_failure` applies; a phase's rollback also drops its backfill's
+checkpoint, so the next run starts from the first key.
 
 The batch size (for key ranges: the width of a range, in keys) tunes itself so a batch takes
 about `target`. Ranges skip gaps in the keys and stretches already done with one read each,

@@ -245,9 +245,7 @@ end
 local function exec_step(run, ph, st, t_phase, transactional)
   local db = run.db
   if st.kind == "backfill" then
-    local rows = require("migrun.backfill").run(run, ph, st, t_phase)
-    run.committed = run.committed + (rows > 0 and 1 or 0)
-    return rows
+    return require("migrun.backfill").run(run, ph, st, t_phase)   -- counts run.committed itself
   end
   if st.kind == "lua" then
     if transactional and run.tx then run.tx:flush() end   -- its db calls carry no BEGIN
@@ -485,13 +483,15 @@ function M.apply_phase(run, ph, pending)
 end
 
 --- executor.exec_rollback(run, ph): run a phase's rollback step (in the caller's transaction
--- for a transactional phase; statement by statement for transaction = false)
+-- for a transactional phase; statement by statement for transaction = false). A backfill's
+-- checkpoint goes with it: the rows it counted as done may be undone now.
 function M.exec_rollback(run, ph)
   run.committed = 0
   run.undoing = true
   local ok, res = pcall(exec_step, run, ph, ph.rollback, clock.now(), ph.transaction)
   run.undoing = nil
   if not ok then error(res, 0) end
+  require("migrun.backfill").forget(run, ph)
   return res
 end
 

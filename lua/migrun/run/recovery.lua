@@ -106,6 +106,21 @@ function M.after_failure(run, err)
   local pb = run.pb
   if errors.is(err, "declined") then return "declined", 4 end
   if pb.on_failure == "stop" or run.dry_run or #run.applied == 0 then return "failed", 1 end
+  -- a backfill stopped half-way by Ctrl-C or a lost connection keeps its batches and its
+  -- checkpoint, and the phases before it stay: the issue is the interruption, not the work,
+  -- and a rerun resumes after the last key done. Rolling back (it, or a phase it builds on,
+  -- such as the column it fills) would throw away every batch done so far.
+  local last = run.applied[#run.applied]
+  if last and last.name == run.failed_phase and (errors.is(err, "interrupted") or errors.is(err, "connection")) then
+    for _, st in ipairs(last.steps) do
+      if st.kind == "backfill" then
+        run.out:info(string.format("phase '%s' stopped in its backfill: its batches and the phases before " ..
+          "it are kept (on_failure = \"%s\" not applied); run the playbook again to resume after the " ..
+          "last key done", last.name, pb.on_failure))
+        return "failed", 1
+      end
+    end
+  end
   if pb.on_failure == "restore" then
     if M.restore(run, run.backup) then return "restored", 1 end
     return "restore_failed", 5
