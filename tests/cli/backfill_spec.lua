@@ -101,7 +101,7 @@ playbook "interrupted" {
     -- partly applied, and kept: the default on_failure = "rollback" would undo every batch
     local said = H.read(out) .. H.read(out .. ".err")
     assert.truthy(said:find("failed (partly applied)", 1, true), said)
-    assert.truthy(said:find("run the playbook again to resume", 1, true), said)
+    assert.truthy(said:find("run the playbook again to resume from its checkpoint", 1, true), said)
     local cp = query(name, "SELECT rows_done, (last_key->>'migrun_k1')::bigint AS last FROM migrun.backfill")[1]
     local partial = query(name, [[
       SELECT count(*) FILTER (WHERE n = 1) AS one, count(*) FILTER (WHERE n > 1) AS more,
@@ -143,7 +143,7 @@ playbook "cut" {
     local said = H.read(out) .. H.read(out .. ".err")
     assert.equal(1, res.status, said)
     assert.truthy(said:find("lost the connection", 1, true), said)
-    assert.truthy(said:find("run the playbook again to resume", 1, true), said)
+    assert.truthy(said:find("run the playbook again to resume from its checkpoint", 1, true), said)
     local cp = query(name, "SELECT rows_done, (last_key->>'migrun_k1')::bigint AS last FROM migrun.backfill")[1]
     assert.equal(cp.rows_done, query(name, "SELECT count(*) AS n FROM cut WHERE n = 1")[1].n)
     local r = H.run_db(name, { pb })

@@ -114,9 +114,9 @@ function M.after_failure(run, err)
   if last and last.name == run.failed_phase and (errors.is(err, "interrupted") or errors.is(err, "connection")) then
     for _, st in ipairs(last.steps) do
       if st.kind == "backfill" then
-        run.out:info(string.format("phase '%s' stopped in its backfill: its batches and the phases before " ..
-          "it are kept (on_failure = \"%s\" not applied); run the playbook again to resume after the " ..
-          "last key done", last.name, pb.on_failure))
+        run.out:info(string.format("kept: the batches phase '%s' did and the phases before it " ..
+          "(on_failure = \"%s\" is not applied to an interrupted backfill); run the playbook again to " ..
+          "resume from its checkpoint", last.name, pb.on_failure))
         return "failed", 1
       end
     end
