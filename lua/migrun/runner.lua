@@ -430,8 +430,17 @@ function M.run(pb, opts)
     local ls = ledger.state(db, pb.name)
     local drift = state.drift(pb, ls)
     if #drift > 0 and not opts.allow_drift then
+      -- a few lines say what it is; a wall of them (the wrong playbook, the wrong database)
+      -- would hide the hint: `migrun plan` lists every one
       local lines = {}
-      for _, d in ipairs(drift) do lines[#lines + 1] = "  " .. state.describe_drift(d) end
+      for i, d in ipairs(drift) do
+        if i > 10 and #drift > 12 then
+          lines[#lines + 1] = string.format("  ... and %d more (`migrun plan %s` lists them all)", #drift - 10,
+                                            pb.path or "PLAYBOOK")
+          break
+        end
+        lines[#lines + 1] = "  " .. state.describe_drift(d)
+      end
       errors.raise("drift", "the playbook and the ledger disagree:\n" .. table.concat(lines, "\n"),
         { drift = drift, hint = "put the applied version back, or record the change with " ..
                                 "`migrun accept-drift` (or run once with --allow-drift)" })

@@ -140,6 +140,42 @@ describe("drift covers the whole history", function()
     assert.equal(0, run(name, { shop .. "/shop.lua" }).status)
   end)
 
+  it("a long drift list is cut after ten lines, and says how to see them all", function()
+    local name = fresh()
+    local many, one = {}, {}
+    for i = 1, 30 do
+      many[#many + 1] = string.format('  phase "p%02d" { sql [[CREATE TABLE d%02d (id int)]], ' ..
+                                      'rollback = sql [[DROP TABLE d%02d]] },', i, i, i)
+    end
+    one[1] = many[1]
+    local pb = playbook('playbook "wide" {\n' .. table.concat(many, "\n") .. "\n}")
+    assert.equal(0, run(name, { pb }).status)
+    H.write(pb, 'playbook "wide" {\n' .. table.concat(one, "\n") .. "\n}")
+    local r = run(name, { pb })
+    assert.equal(2, r.status, r.stdout .. r.stderr)
+    local listed = select(2, r.stderr:gsub("applied, but no longer in the playbook", ""))
+    assert.equal(10, listed, r.stderr)
+    assert.truthy(r.stderr:find("... and 19 more (`migrun plan " .. pb .. "` lists them all)", 1, true), r.stderr)
+    -- the plan lists all 29
+    local p = run(name, { "plan", pb })
+    assert.equal(29, select(2, p.stdout:gsub("applied, but no longer in the playbook", "")), p.stdout .. p.stderr)
+  end)
+
+  it("a ledger made by an older migrun gets the indexes that find a run's rows", function()
+    local name = fresh()
+    assert.equal(0, run(name, { PB }).status)
+    query(name, [[DROP INDEX migrun.steps_run, migrun.expectations_run, migrun.calls_run,
+                  migrun.watch_samples_run]])
+    local pb = playbook([=[
+playbook "later" { phase "one" { sql [[CREATE TABLE later (id int)]], rollback = sql [[DROP TABLE later]] } }]=])
+    local r = run(name, { pb })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    local idx = query(name, [[SELECT string_agg(i, ' ' ORDER BY i) AS i
+                              FROM (SELECT indexrelid::regclass::text AS i FROM pg_index) x
+                              WHERE i LIKE 'migrun.%_run']])[1].i
+    assert.equal("migrun.calls_run migrun.expectations_run migrun.steps_run migrun.watch_samples_run", idx)
+  end)
+
   it("a phase skipped with --only is not drift later", function()
     local name = fresh()
     assert.equal(0, run(name, { "--only", "003 status", PB }).status)
