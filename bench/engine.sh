@@ -7,7 +7,8 @@
 #  - the rerun with everything applied (a no-op; goal < 300 ms)
 #  - a 1M-row INSERT ... SELECT as the one SQL step of a phase, against the same statement in
 #    psql (goal <= 1.03x)
-#  - `migrun status PLAYBOOK` against the psql binary running `select 1` (goal <= 1.0x), and
+#  - `migrun status PLAYBOOK` against the psql binary running `select 1` (goal <= 1.0x), the
+#    same on a ledger of 200,000 step rows, and
 #    `migrun --version` against `psql --version` (process start, no work)
 # LATENCY_US=500 puts both behind bench/delayproxy.c (500 us each way: a server 1 ms away).
 # ROWS=0 leaves out the INSERT ... SELECT row, LEDGER_ROW=0 the psql ledger-script reference.
@@ -100,4 +101,15 @@ ver_psql() { psql --version; }
 ROUNDS=$((ROUNDS * 4)) ab "status PLAYBOOK vs psql -c 'select 1'$sfx" 1.0 st_migrun st_psql
 ROUNDS=$((ROUNDS * 4)) ab "  status (no playbook) vs psql -c 'select 1'$sfx" 1.0 st_bare st_psql
 ROUNDS=$((ROUNDS * 4)) ab "  migrun --version vs psql --version" - ver_migrun ver_psql
+# a ledger some years old: 2,000 runs of 100 steps (status reads the step rows of the latest 20)
+fresh stbig
+"$MIGRUN" --db "dbname=stbig" --quiet "$tmp/small.lua" >/dev/null
+psql -X -q -d stbig -c "INSERT INTO migrun.runs (playbook, playbook_checksum, target, migrun_version, status)
+                         SELECT 'old' || g, 'x', 't', '0', 'succeeded' FROM generate_series(1, 2000) g" \
+  -c "INSERT INTO migrun.steps (run_id, playbook, phase, step, kind, status)
+      SELECT r, 'old', 'p' || s, 'sql #1', 'sql', 'applied' FROM generate_series(2, 2001) r, generate_series(1, 100) s" \
+  -c "VACUUM ANALYZE migrun.steps"
+stbig_migrun() { "$MIGRUN" --db "dbname=stbig" status; }
+stbig_psql() { psql -X -d stbig -c "select 1"; }
+ROUNDS=$((ROUNDS * 2)) ab "  status, a ledger of 200,000 step rows$sfx" 1.0 stbig_migrun stbig_psql
 echo "$(load) at the end"
