@@ -96,6 +96,26 @@ function M.new(tbl, t, at, h)
   return step
 end
 
+--- backfill.describe(st) -> what it does in one line: "SET x = ... WHERE ..." or "FROM t SELECT ..."
+function M.describe(st)
+  if st.from then return string.format("FROM %s SELECT %s", st.from, st.select) end
+  return string.format("SET %s WHERE %s", st.set, st.where)
+end
+
+--- backfill.checkpoints(db, playbook) -> {[phase .. "\0" .. step] = "after KEY, N rows done"}: where
+-- each interrupted backfill of the playbook resumes (none without a ledger)
+function M.checkpoints(db, playbook)
+  local out = {}
+  if not db:query("SELECT to_regclass('migrun.backfill') IS NOT NULL AS e")[1].e then return out end
+  for _, r in ipairs(db:query([[
+      SELECT phase, step, rows_done, (SELECT string_agg(value, ', ' ORDER BY key)
+                                      FROM jsonb_each_text(last_key)) AS k
+      FROM migrun.backfill WHERE playbook = $1]], playbook)) do
+    out[r.phase .. "\0" .. r.step] = string.format("after key %s, %d rows done", r.k or "?", r.rows_done)
+  end
+  return out
+end
+
 -- ---------------------------------------------------------------------------------------
 -- running it
 

@@ -27,7 +27,8 @@ end
 --- the step's name as people know it: a file, or the first line of inline SQL
 local function step_label(st)
   if st.file or st.kind == "lua" then return st.name end
-  local first = (st.text or ""):match("^%s*([^\n]*)") or ""
+  local text = st.kind == "backfill" and require("migrun.backfill").describe(st) or st.text
+  local first = (text or ""):match("^%s*([^\n]*)") or ""
   if #first > 60 then first = first:sub(1, 57) .. "..." end
   if st.name:find("^sql #") or st.name == "rollback" then return first end
   return st.name .. ": " .. first
@@ -63,6 +64,12 @@ function M.build(pb, db)
     p.drift[#p.drift + 1] = { phase = d.phase, step = d.step, reason = d.reason, text = state.describe_drift(d) }
   end
   for _, pr in ipairs(pb.protect) do p.protect[#p.protect + 1] = { table = pr.table, mode = pr.mode } end
+  local resumes                                      -- interrupted backfills: where they go on
+  for _, item in ipairs(pb.items) do
+    for _, st in ipairs(item.steps or {}) do
+      if st.kind == "backfill" and not resumes then resumes = require("migrun.backfill").checkpoints(db, pb.name) end
+    end
+  end
   for _, item in ipairs(pb.items) do
     if item.kind == "gate" then
       p.items[#p.items + 1] = { kind = "gate", name = item.name, questions = array({ table.unpack(item.items) }) }
@@ -70,8 +77,10 @@ function M.build(pb, db)
       local steps = array()
       for _, st in ipairs(item.steps) do
         local d = drifted[state.key(item.name, st.name)]
+        local cp = resumes and resumes[state.key(item.name, st.name)]
         steps[#steps + 1] = { name = st.name, label = step_label(st), kind = st.kind, budget = budget_text(st.budget),
-          state = d and ("drift: " .. d.reason) or state.is_applied(ls, item.name, st.name) and "applied" or "pending" }
+          state = d and ("drift: " .. d.reason) or state.is_applied(ls, item.name, st.name) and "applied" or
+                  cp and ("pending: resumes " .. cp) or "pending" }
       end
       p.items[#p.items + 1] = { kind = "phase", name = item.name, state = state.phase_state(item, ls),
         budget = budget_text(item.budget), transaction = item.transaction, steps = steps,

@@ -502,6 +502,12 @@ playbook "half" {
                                   count(*) FILTER (WHERE n <> 0 AND id > 1000) AS past FROM acc]])[1]
     assert.equal(1000, rows.done)
     assert.equal(0, rows.past)
+    -- the plan says what the step does and where the next run resumes
+    local p = H.run_db(name, { "plan", pb })
+    assert.equal(0, p.status, p.stdout .. p.stderr)
+    assert.truthy(p.stdout:find("step backfill acc: SET w = (1 / (id - 1500))::text, n = n + 1 WHERE", 1, true),
+                  p.stdout)
+    assert.truthy(p.stdout:find("[pending: resumes after key 1000, 1000 rows done]", 1, true), p.stdout)
     -- fixed (its text changed: --allow-drift), the rerun resumes and every row is done once
     H.write(pb, H.read(pb):gsub("%(1 / %(id %- 1500%)%)::text", "upper(v)"))
     r = H.run_db(name, { "--allow-drift", pb })
