@@ -457,69 +457,79 @@ function M.run(run, ph, st)
     end
   end
 
-  while true do
-    -- the throttles first: nothing runs while a standby lags or the playbook says wait
-    if st.max_lag_ns then
-      local lag = 0
-      pause(function()
-        return string.format("replica lag %s > max_replica_lag %s", clock.format(lag), clock.format(st.max_lag_ns))
-      end, function()
-        lag = replica_lag(db, lag_seen)
-        return lag > st.max_lag_ns
-      end)
-    end
-    if st.pause_if then
-      pause(function() return "pause_if says wait" end, function() return st.pause_if(db) and true or false end)
-    end
-    -- a batch that meets a lock timeout, a deadlock or a serialization failure rolled back
-    -- alone (its checkpoint with it): it is tried again, as a phase is, after a backoff
-    local got, ns = executor.retry({ attempts = (ph.retries or run.pb.retries) + 1, out = out,
-                                     what = st.name .. ": a batch", undone = "rolled back" }, batch)
-    if not got then break end
-    report.max_batch_ms = math.max(report.max_batch_ms or 0, ns / 1e6)
-    -- a committed batch with rows: should a later one fail, the phase is partly applied (its
-    -- rollback runs under on_failure = "rollback", and takes the checkpoint with it)
-    if done == 0 and got > 0 then run.committed = run.committed + 1 end
-    done, batches = done + got, batches + 1
-    -- tune to the target duration: aim well under it (batch times jitter by a third on a
-    -- busy server: a checkpoint, autovacuum, a neighbour), halve at most, grow by a quarter at
-    -- most, so a batch overshoots it rarely (a range's width too: where keys are sparse or rows
-    -- done, a range of the same width holds fewer rows to do and takes less time). A batch
-    -- costs one round trip and one checkpoint row: aiming at 70% rather than 85% adds about
-    -- 0.2% of batches' time.
-    if not st.fixed_batch then
-      local factor = 0.7 * st.target_ns / math.max(ns, 1e5)
-      factor = math.max(0.5, math.min(1.25, factor))
-      n = math.max(10, math.min(ranged and WIDTH_MAX or ROWS_MAX, math.floor(n * factor)))
-    end
-    local elapsed = clock.since(t0)
-    local rate = done / math.max(elapsed / 1e9, 1e-3)
-    if clock.now() - last_sample >= 1e9 then
-      samples[#samples + 1] = { at_seconds = elapsed / 1e9, rows = done, rate = rate, batch = n }
-      last_sample = clock.now()
-    end
-    if clock.now() - last_shown >= 1e9 then
-      last_shown = clock.now()
-      local eta = total and total > done and rate > 0 and (total - done) / rate or nil
-      local fields = { step = st.name, rows = done, total = total, rate = rate, batch = n, batches = batches,
-                       eta_seconds = eta }
-      if not out:event("backfill", fields) and not out.quiet and term.isatty(1) then
-        local left = eta and (", about " .. clock.format(math.floor(eta * 1e9)) .. " left") or ""
-        io.stdout:write(string.format("\r  %s: %d%s rows, %s rows/s, batch %d%s\27[K", st.name, done,
-          total and (" / ~" .. total) or "", fmt_rate(rate), n, left))
-        io.stdout:flush()
-        run.progress_shown = true
+  -- the batches, until none is left; stopped (Ctrl-C, an error), it says how far it got
+  local walked, err = pcall(function()
+    while true do
+      -- the throttles first: nothing runs while a standby lags or the playbook says wait
+      if st.max_lag_ns then
+        local lag = 0
+        pause(function()
+          return string.format("replica lag %s > max_replica_lag %s", clock.format(lag), clock.format(st.max_lag_ns))
+        end, function()
+          lag = replica_lag(db, lag_seen)
+          return lag > st.max_lag_ns
+        end)
+      end
+      if st.pause_if then
+        pause(function() return "pause_if says wait" end, function() return st.pause_if(db) and true or false end)
+      end
+      -- a batch that meets a lock timeout, a deadlock or a serialization failure rolled back
+      -- alone (its checkpoint with it): it is tried again, as a phase is, after a backoff
+      local got, ns = executor.retry({ attempts = (ph.retries or run.pb.retries) + 1, out = out,
+                                       what = st.name .. ": a batch", undone = "rolled back" }, batch)
+      if not got then break end
+      report.max_batch_ms = math.max(report.max_batch_ms or 0, ns / 1e6)
+      -- a committed batch with rows: should a later one fail, the phase is partly applied (its
+      -- rollback runs under on_failure = "rollback", and takes the checkpoint with it)
+      if done == 0 and got > 0 then run.committed = run.committed + 1 end
+      done, batches = done + got, batches + 1
+      -- tune to the target duration: aim well under it (batch times jitter by a third on a
+      -- busy server: a checkpoint, autovacuum, a neighbour), halve at most, grow by a quarter at
+      -- most, so a batch overshoots it rarely (a range's width too: where keys are sparse or rows
+      -- done, a range of the same width holds fewer rows to do and takes less time). A batch
+      -- costs one round trip and one checkpoint row: aiming at 70% rather than 85% adds about
+      -- 0.2% of batches' time.
+      if not st.fixed_batch then
+        local factor = 0.7 * st.target_ns / math.max(ns, 1e5)
+        factor = math.max(0.5, math.min(1.25, factor))
+        n = math.max(10, math.min(ranged and WIDTH_MAX or ROWS_MAX, math.floor(n * factor)))
+      end
+      local elapsed = clock.since(t0)
+      local rate = done / math.max(elapsed / 1e9, 1e-3)
+      if clock.now() - last_sample >= 1e9 then
+        samples[#samples + 1] = { at_seconds = elapsed / 1e9, rows = done, rate = rate, batch = n }
+        last_sample = clock.now()
+      end
+      if clock.now() - last_shown >= 1e9 then
+        last_shown = clock.now()
+        local eta = total and total > done and rate > 0 and (total - done) / rate or nil
+        local fields = { step = st.name, rows = done, total = total, rate = rate, batch = n, batches = batches,
+                         eta_seconds = eta }
+        if not out:event("backfill", fields) and not out.quiet and term.isatty(1) then
+          local left = eta and (", about " .. clock.format(math.floor(eta * 1e9)) .. " left") or ""
+          io.stdout:write(string.format("\r  %s: %d%s rows, %s rows/s, batch %d%s\27[K", st.name, done,
+            total and (" / ~" .. total) or "", fmt_rate(rate), n, left))
+          io.stdout:flush()
+          run.progress_shown = true
+        end
+      end
+      if st.max_rate then
+        local ahead = done / st.max_rate - clock.since(t0) / 1e9
+        if ahead > 0 then clock.sleep(math.floor(ahead * 1000)) end
       end
     end
-    if st.max_rate then
-      local ahead = done / st.max_rate - clock.since(t0) / 1e9
-      if ahead > 0 then clock.sleep(math.floor(ahead * 1000)) end
-    end
-  end
+  end)
   if run.progress_shown then
     io.stdout:write("\r\27[K")
     io.stdout:flush()
     run.progress_shown = false
+  end
+  if not walked then
+    report.rows, report.batches, report.seconds = done, batches, clock.since(t0) / 1e9
+    if batches > 0 then
+      out:info(string.format("  %s: %d rows in %d batches before it stopped", st.name, done, batches))
+    end
+    error(err, 0)
   end
   -- done: the checkpoint goes (a rollback that makes the step pending again starts afresh)
   M.forget(run, ph, st)

@@ -100,6 +100,7 @@ playbook "interrupted" {
     assert.are_not.equal(0, res.status, H.read(out) .. H.read(out .. ".err"))
     -- partly applied, and kept: the default on_failure = "rollback" would undo every batch
     local said = H.read(out) .. H.read(out .. ".err")
+    assert.truthy(said:find("backfill ledger_rows: %d+ rows in %d+ batches before it stopped"), said)
     assert.truthy(said:find("failed (partly applied)", 1, true), said)
     assert.truthy(said:find("run the playbook again to resume from its checkpoint", 1, true), said)
     local cp = query(name, "SELECT rows_done, (last_key->>'migrun_k1')::bigint AS last FROM migrun.backfill")[1]
