@@ -374,6 +374,9 @@ function M.run(run, ph, st)
           "start the step afresh", st.name, cp.last, #keys))
       end
     end
+    -- batches of an earlier run are in the database: should this one fail, the step is still
+    -- partly applied
+    if cp.rows_done > 0 then run.committed = run.committed + 1 end
     local shown = {}
     for i, c in ipairs(keys) do shown[i] = c.name .. " " .. tostring(last[i]) end
     out:info(string.format("  %s: resuming after %s (%d rows in %d batches before)", st.name,
@@ -481,7 +484,7 @@ function M.run(run, ph, st)
       report.max_batch_ms = math.max(report.max_batch_ms or 0, ns / 1e6)
       -- a committed batch with rows: should a later one fail, the phase is partly applied (its
       -- rollback runs under on_failure = "rollback", and takes the checkpoint with it)
-      if done == 0 and got > 0 then run.committed = run.committed + 1 end
+      if done == 0 and got > 0 and not (cp and cp.rows_done > 0) then run.committed = run.committed + 1 end
       done, batches = done + got, batches + 1
       -- tune to the target duration: aim well under it (batch times jitter by a third on a
       -- busy server: a checkpoint, autovacuum, a neighbour), halve at most, grow by a quarter at

@@ -547,6 +547,36 @@ playbook "half" {
     assert.equal(0, c:query("SELECT count(*) AS n FROM acc WHERE n <> 1 OR w IS NULL")[1].n)
   end)
 
+  it("left partly applied (on_failure = stop), the rollback verb undoes its batches and its checkpoint", function()
+    local name = H.fresh_db("bf")
+    local c <close> = H.connect(name)
+    c:exec([[CREATE TABLE pa (id bigint PRIMARY KEY, w text);
+             INSERT INTO pa SELECT g, NULL FROM generate_series(1, 3000) g]])
+    local pb = playbook([=[
+playbook "partial" {
+  on_failure = "stop",
+  phase "fill" { transaction = false,
+    backfill "pa" { set = "w = (1 / (id - 1500))::text", where = "w IS NULL", batch = 1000 },
+    rollback = sql [[UPDATE pa SET w = NULL WHERE w IS NOT NULL]] },
+}]=])
+    local r = H.run_db(name, { pb })
+    assert.equal(1, r.status, r.stdout .. r.stderr)
+    assert.equal("partly_applied", c:query([[SELECT status FROM migrun.steps WHERE step = 'backfill pa'
+                                             ORDER BY id DESC LIMIT 1]])[1].status)
+    local p = H.run_db(name, { "plan", pb })
+    assert.truthy(p.stdout:find("phase fill  [partly applied]", 1, true), p.stdout)
+    r = H.run_db(name, { "rollback", "--yes", pb })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    assert.truthy(r.stdout:find("phase fill  rolled back", 1, true), r.stdout)
+    assert.equal(0, c:query("SELECT count(*) AS n FROM pa WHERE w IS NOT NULL")[1].n)
+    assert.equal(0, c:query("SELECT count(*) AS n FROM migrun.backfill")[1].n)
+    -- fixed, the next run starts from the first key and does every row
+    H.write(pb, H.read(pb):gsub("%(1 / %(id %- 1500%)%)::text", "id::text"))
+    r = H.run_db(name, { pb })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    assert.equal(0, c:query("SELECT count(*) AS n FROM pa WHERE w IS DISTINCT FROM id::text")[1].n)
+  end)
+
   it("rolled back by the rollback verb, a finished backfill starts afresh on the next run", function()
     local name = H.fresh_db("bf")
     local c <close> = H.connect(name)

@@ -62,7 +62,9 @@ on every phase); `run_id` is always a `migrun.runs(id)`.]],
         { "step", "text", "The step's name." },
         { "kind", "text", "sql, lua or backfill; phase for the row that marks a whole phase." },
         { "checksum", "text", "sha256 of its SQL or code: drift is a changed checksum." },
-        { "status", "text", "applied, failed, rolled_back or renamed (a step accepted under a new name)." },
+        { "status", "text", "applied, failed, partly_applied (a step of a `transaction = false` phase " ..
+          "that committed part of its work, such as backfill batches, before it failed), rolled_back " ..
+          "or renamed (a step accepted under a new name)." },
         { "started_at", "timestamptz", "When it started." },
         { "duration_ms", "numeric", "How long it took." },
         { "rows", "bigint", "Rows affected." },

@@ -394,6 +394,7 @@ local function apply_autocommit(run, ph, pending)
   local ok, err = pcall(function()
     for _, st in ipairs(pending) do
       run.current_step = st
+      run.step_committed = run.committed             -- what this step commits shows above it
       run:record(step_record(ph, st, "started"))
       local t = clock.now()
       if st.kind == "lua" then run.committed = run.committed + 1 end   -- it may commit anything
@@ -428,7 +429,10 @@ local function record_failure(run, ph, err, attempt, st)
   if run.db:status() == "inerror" then pcall(run.db.exec, run.db, "ROLLBACK") end
   local ok, e = pcall(function()
     run.db:tx(function()
-      local rec = st and step_record(ph, st, "failed", nil, nil, attempt) or
+      -- a step that committed part of its work (statements, backfill batches) before it failed
+      -- is partly applied: the rollback verb undoes it, a rerun goes on with it
+      local partial = st and not ph.transaction and (run.committed or 0) > (run.step_committed or 0)
+      local rec = st and step_record(ph, st, partial and "partly_applied" or "failed", nil, nil, attempt) or
         { phase = ph.name, step = "(phase)", kind = "phase", status = "failed", attempt = attempt }
       rec.error = tostring(err)
       run:record(rec)

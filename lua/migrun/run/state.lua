@@ -45,15 +45,26 @@ end
 function M.phase_state(ph, ls)
   local n = #M.pending_steps(ph, ls)
   if n == 0 then return "applied" end
+  for _, st in ipairs(ph.steps) do
+    local r = M.record(ls, ph.name, st.name)
+    if r and r.status == "partly_applied" then return "partly applied" end
+  end
   if n == #ph.steps then return "pending" end
   return "partly applied"
 end
 
---- state.applied_phases(pb, ledger_state) -> phases with at least one applied step, in order
+--- state.applied_phases(pb, ledger_state) -> phases with at least one applied (or partly
+-- applied) step, in order: what a rollback undoes
 function M.applied_phases(pb, ls)
   local list = {}
   for _, ph in ipairs(M.phases(pb)) do
-    if #M.pending_steps(ph, ls) < #ph.steps then list[#list + 1] = ph end
+    for _, st in ipairs(ph.steps) do
+      local r = M.record(ls, ph.name, st.name)
+      if r and (r.status == "applied" or r.status == "partly_applied") then
+        list[#list + 1] = ph
+        break
+      end
+    end
   end
   return list
 end
