@@ -377,6 +377,14 @@ function M.run(run, ph, st)
     -- batches of an earlier run are in the database: should this one fail, the step is still
     -- partly applied
     if cp.rows_done > 0 then run.committed = run.committed + 1 end
+    -- changed since (its set, where, key...): the rows done keep what the old text did
+    local before = db:query([[SELECT checksum FROM migrun.steps WHERE playbook = $1 AND phase = $2 AND step = $3
+                                AND run_id IS DISTINCT FROM $4 ORDER BY id DESC LIMIT 1]],
+                            run.pb.name, ph.name, st.name, run.id)[1]
+    if before and before.checksum and before.checksum ~= st.checksum then
+      out:warn(string.format("%s changed since its checkpoint: the %d rows done keep what the old text did " ..
+        "(to redo them all, stop here and `migrun rollback` the phase first)", st.name, cp.rows_done))
+    end
     local shown = {}
     for i, c in ipairs(keys) do shown[i] = c.name .. " " .. tostring(last[i]) end
     out:info(string.format("  %s: resuming after %s (%d rows in %d batches before)", st.name,

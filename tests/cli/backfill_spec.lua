@@ -113,6 +113,7 @@ playbook "interrupted" {
     local r = H.run_db(name, { pb })
     assert.equal(0, r.status, r.stdout .. r.stderr)
     assert.truthy(r.stdout:find("resuming after id " .. cp.last, 1, true), r.stdout)
+    assert.falsy((r.stdout .. r.stderr):find("changed since its checkpoint", 1, true), r.stdout .. r.stderr)
     local final = query(name, "SELECT min(n) AS lo, max(n) AS hi, count(*) AS n FROM ledger_rows")[1]
     assert.equal(1, final.lo)
     assert.equal(1, final.hi)
@@ -514,6 +515,8 @@ playbook "half" {
     r = H.run_db(name, { "--allow-drift", pb })
     assert.equal(0, r.status, r.stdout .. r.stderr)
     assert.truthy(r.stdout:find("resuming after id 1000", 1, true), r.stdout)
+    assert.truthy((r.stdout .. r.stderr):find("backfill acc changed since its checkpoint: the 1000 rows done " ..
+                                              "keep what the old text did", 1, true), r.stdout .. r.stderr)
     assert.equal(0, c:query("SELECT count(*) AS n FROM acc WHERE n <> 1")[1].n)
   end)
 
