@@ -23,6 +23,7 @@
 local clock = require "migrun.clock"
 local errors = require "migrun.errors"
 local hash = require "migrun.hash"
+local cjson = require "cjson"
 local ident = require "migrun.ident"
 local json = require "migrun.json"
 local term = require "migrun.core.term"
@@ -90,10 +91,48 @@ function M.new(tbl, t, at, h)
   end
   if t.max_replica_lag then step.max_lag_ns = h.parse_duration(at, what .. ": max_replica_lag", t.max_replica_lag) end
   -- what it does is its identity: a changed backfill is drift like a changed SQL file
-  step.body = json.encode({ table = tbl, set = t.set, where = t.where, key = keys, from = t.from,
-                            select = t.select, columns = t.columns, on_conflict = t.on_conflict })
+  step.fields = { table = tbl, set = t.set, where = t.where, key = keys, from = t.from, select = t.select,
+                  columns = t.columns, on_conflict = t.on_conflict }
+  step.body = M.body(step.fields)
   step.checksum = hash.text(step.body)
   return step
+end
+
+local BODY_ORDER = { "table", "set", "where", "key", "from", "select", "columns", "on_conflict" }
+
+-- "key":value pairs of the fields present, in the order given
+local function body_of(fields, order)
+  local parts = {}
+  for _, k in ipairs(order) do
+    if fields[k] ~= nil then parts[#parts + 1] = cjson.encode(k) .. ":" .. cjson.encode(fields[k]) end
+  end
+  return "{" .. table.concat(parts, ",") .. "}"
+end
+
+--- backfill.body(fields) -> the JSON text a backfill's checksum is taken over, its keys always
+-- in one order (a Lua table's own order changes from one process to the next)
+function M.body(fields)
+  return body_of(fields, BODY_ORDER)
+end
+
+--- backfill.same_text(st, checksum) -> true when checksum is st's text as migrun 0.1 recorded
+-- it: the same fields in whatever order that process's table gave them (its checksum was not
+-- stable, so an applied backfill could look changed to a later run)
+function M.same_text(st, checksum)
+  if checksum == st.checksum then return true end
+  local present = {}
+  for _, k in ipairs(BODY_ORDER) do if st.fields[k] ~= nil then present[#present + 1] = k end end
+  if #present > 6 then return false end            -- 720 orders at most: one hash each
+  local function permute(i)
+    if i > #present then return hash.text(body_of(st.fields, present)) == checksum end
+    for j = i, #present do
+      present[i], present[j] = present[j], present[i]
+      if permute(i + 1) then return true end
+      present[i], present[j] = present[j], present[i]
+    end
+    return false
+  end
+  return permute(1)
 end
 
 --- backfill.describe(st) -> what it does in one line: "SET x = ... WHERE ..." or "FROM t SELECT ..."
@@ -381,7 +420,7 @@ function M.run(run, ph, st)
     local before = db:query([[SELECT checksum FROM migrun.steps WHERE playbook = $1 AND phase = $2 AND step = $3
                                 AND run_id IS DISTINCT FROM $4 ORDER BY id DESC LIMIT 1]],
                             run.pb.name, ph.name, st.name, run.id)[1]
-    if before and before.checksum and before.checksum ~= st.checksum then
+    if before and before.checksum and not M.same_text(st, before.checksum) then
       out:warn(string.format("%s changed since its checkpoint: the %d rows done keep what the old text did " ..
         "(to redo them all, stop here and `migrun rollback` the phase first)", st.name, cp.rows_done))
     end

@@ -87,7 +87,9 @@ function M.drift(pb, ls)
       local r = M.record(ls, ph.name, st.name)
       if r and r.status == "applied" then
         last_applied = #order
-        if r.checksum ~= st.checksum then
+        local same = r.checksum == st.checksum or
+                     (st.kind == "backfill" and require("migrun.backfill").same_text(st, r.checksum))
+        if not same then
           drift[#drift + 1] = { phase = ph.name, step = st.name, reason = "changed",
                                 old_checksum = r.checksum, checksum = st.checksum, row = r }
         end
