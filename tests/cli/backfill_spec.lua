@@ -18,6 +18,35 @@ local function query(name, sql, ...)
   return c:query(sql, ...)
 end
 
+-- a function whose every call takes a millisecond: batches slow enough to stop in the middle
+local SLOW_ZERO = [[CREATE FUNCTION slow_zero() RETURNS int VOLATILE LANGUAGE plpgsql AS
+                   $$ BEGIN PERFORM pg_sleep(0.001); RETURN 0; END $$]]
+
+-- run pb in the background until its backfill has done 500 rows, stop it with stop(handle),
+-- and return its exit status and all it printed
+local function stopped_mid_backfill(name, pb, dir, stop)
+  local out = dir .. "/out"
+  local h = H.spawn_migrun({ "--db", H.conninfo(name), pb }, { stdout = out, stderr = out .. ".err" })
+  H.eventually(function()
+    local ok, n = pcall(function() return query(name, "SELECT rows_done FROM migrun.backfill")[1] end)
+    return ok and n and n.rows_done >= 500
+  end, 30000)
+  stop(h)
+  local res = H.eventually(function() return h:wait(50) end, 30000)
+  return res.status, H.read(out) .. H.read(out .. ".err")
+end
+
+-- the run after it resumes after the checkpoint's key, and every row of tbl is done once
+local function resumes_once(name, pb, tbl, cp)
+  local r = H.run_db(name, { pb })
+  assert.equal(0, r.status, r.stdout .. r.stderr)
+  assert.truthy(r.stdout:find("resuming after id " .. cp.last, 1, true), r.stdout)
+  assert.falsy((r.stdout .. r.stderr):find("changed since its checkpoint", 1, true), r.stdout .. r.stderr)
+  local final = query(name, "SELECT min(n) AS lo, max(n) AS hi FROM " .. tbl)[1]
+  assert.equal(1, final.lo)
+  assert.equal(1, final.hi)
+end
+
 describe("backfill", function()
   it("walks a composite key in keyset batches and reports its throughput", function()
     local name = H.fresh_db("bf")
@@ -77,8 +106,7 @@ playbook "once" {
   it("resumes after Ctrl-C in the middle of a key-range batch: sparse negative keys, every row once", function()
     local name = H.fresh_db("bf")
     local c <close> = H.connect(name)
-    c:exec([[CREATE FUNCTION slow_zero() RETURNS int VOLATILE LANGUAGE plpgsql AS
-             $$ BEGIN PERFORM pg_sleep(0.001); RETURN 0; END $$;
+    c:exec(SLOW_ZERO .. [[;
              CREATE TABLE ledger_rows (id bigint PRIMARY KEY, n int NOT NULL DEFAULT 0);
              INSERT INTO ledger_rows (id) SELECT g::bigint * 1000003 - 3000000000000 FROM generate_series(1, 4000) g]])
     -- about 100 rows a range, each row slow: Ctrl-C lands inside a batch, which rolls back
@@ -89,17 +117,9 @@ playbook "interrupted" {
     backfill "ledger_rows" { set = "n = n + 1 + slow_zero()", where = "true", batch = 100000000 },
     rollback = sql [[UPDATE ledger_rows SET n = 0]] },
 }]=])
-    local out = dir .. "/out"
-    local h = H.spawn_migrun({ "--db", H.conninfo(name), pb }, { stdout = out, stderr = out .. ".err" })
-    H.eventually(function()
-      local ok, n = pcall(function() return query(name, "SELECT rows_done FROM migrun.backfill")[1] end)
-      return ok and n and n.rows_done >= 500
-    end, 30000)
-    h:kill(proc.SIGINT)
-    local res = H.eventually(function() return h:wait(50) end, 30000)
-    assert.are_not.equal(0, res.status, H.read(out) .. H.read(out .. ".err"))
+    local status, said = stopped_mid_backfill(name, pb, dir, function(h) h:kill(proc.SIGINT) end)
+    assert.are_not.equal(0, status, said)
     -- partly applied, and kept: the default on_failure = "rollback" would undo every batch
-    local said = H.read(out) .. H.read(out .. ".err")
     assert.truthy(said:find("backfill ledger_rows: %d+ rows in %d+ batches before it stopped"), said)
     assert.truthy(said:find("failed (partly applied)", 1, true), said)
     assert.truthy(said:find("run the playbook again to resume from its checkpoint", 1, true), said)
@@ -110,21 +130,14 @@ playbook "interrupted" {
     assert.equal(cp.rows_done, partial.one)       -- the checkpoint tells exactly what is done
     assert.equal(0, partial.more)
     assert.equal(0, partial.past)
-    local r = H.run_db(name, { pb })
-    assert.equal(0, r.status, r.stdout .. r.stderr)
-    assert.truthy(r.stdout:find("resuming after id " .. cp.last, 1, true), r.stdout)
-    assert.falsy((r.stdout .. r.stderr):find("changed since its checkpoint", 1, true), r.stdout .. r.stderr)
-    local final = query(name, "SELECT min(n) AS lo, max(n) AS hi, count(*) AS n FROM ledger_rows")[1]
-    assert.equal(1, final.lo)
-    assert.equal(1, final.hi)
-    assert.equal(4000, final.n)
+    resumes_once(name, pb, "ledger_rows", cp)
+    assert.equal(4000, query(name, "SELECT count(*) AS n FROM ledger_rows")[1].n)
   end)
 
   it("keeps its batches when its connection is killed: reconnected, nothing rolled back, a rerun resumes", function()
     local name = H.fresh_db("bf")
     local c <close> = H.connect(name)
-    c:exec([[CREATE FUNCTION slow_zero() RETURNS int VOLATILE LANGUAGE plpgsql AS
-             $$ BEGIN PERFORM pg_sleep(0.001); RETURN 0; END $$;
+    c:exec(SLOW_ZERO .. [[;
              CREATE TABLE cut (id bigint PRIMARY KEY, n int NOT NULL DEFAULT 0);
              INSERT INTO cut (id) SELECT g FROM generate_series(1, 3000) g]])
     local pb, dir = playbook([=[
@@ -133,27 +146,16 @@ playbook "cut" {
     backfill "cut" { set = "n = n + 1 + slow_zero()", where = "true", batch = 100 },
     rollback = sql [[UPDATE cut SET n = 0]] },
 }]=])
-    local out = dir .. "/out"
-    local h = H.spawn_migrun({ "--db", H.conninfo(name), pb }, { stdout = out, stderr = out .. ".err" })
-    H.eventually(function()
-      local ok, n = pcall(function() return query(name, "SELECT rows_done FROM migrun.backfill")[1] end)
-      return ok and n and n.rows_done >= 500
-    end, 30000)
-    c:exec([[SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-             WHERE datname = current_database() AND application_name LIKE 'migrun cut%']])
-    local res = H.eventually(function() return h:wait(50) end, 30000)
-    local said = H.read(out) .. H.read(out .. ".err")
-    assert.equal(1, res.status, said)
+    local status, said = stopped_mid_backfill(name, pb, dir, function()
+      c:exec([[SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+               WHERE datname = current_database() AND application_name LIKE 'migrun cut%']])
+    end)
+    assert.equal(1, status, said)
     assert.truthy(said:find("lost the connection", 1, true), said)
     assert.truthy(said:find("run the playbook again to resume from its checkpoint", 1, true), said)
     local cp = query(name, "SELECT rows_done, (last_key->>'migrun_k1')::bigint AS last FROM migrun.backfill")[1]
     assert.equal(cp.rows_done, query(name, "SELECT count(*) AS n FROM cut WHERE n = 1")[1].n)
-    local r = H.run_db(name, { pb })
-    assert.equal(0, r.status, r.stdout .. r.stderr)
-    assert.truthy(r.stdout:find("resuming after id " .. cp.last, 1, true), r.stdout)
-    local final = query(name, "SELECT min(n) AS lo, max(n) AS hi FROM cut")[1]
-    assert.equal(1, final.lo)
-    assert.equal(1, final.hi)
+    resumes_once(name, pb, "cut", cp)
   end)
 
   it("tunes its batch size to the target duration", function()
