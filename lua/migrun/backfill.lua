@@ -576,6 +576,7 @@ function M.run(run, ph, st)
   end
   if not walked then
     report.rows, report.batches, report.seconds = done, batches, clock.since(t0) / 1e9
+    report.rate = done / math.max(report.seconds, 1e-3)
     if batches > 0 then
       out:info(string.format("  %s: %d rows in %d batches before it stopped", st.name, done, batches))
     end
