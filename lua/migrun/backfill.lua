@@ -120,9 +120,9 @@ end
 -- stable, so an applied backfill could look changed to a later run)
 function M.same_text(st, checksum)
   if checksum == st.checksum then return true end
+  -- seven fields at most (set and from exclude each other): 5,040 orders, one hash each
   local present = {}
   for _, k in ipairs(BODY_ORDER) do if st.fields[k] ~= nil then present[#present + 1] = k end end
-  if #present > 6 then return false end            -- 720 orders at most: one hash each
   local function permute(i)
     if i > #present then return hash.text(body_of(st.fields, present)) == checksum end
     for j = i, #present do
@@ -413,9 +413,6 @@ function M.run(run, ph, st)
           "start the step afresh", st.name, cp.last, #keys))
       end
     end
-    -- batches of an earlier run are in the database: should this one fail, the step is still
-    -- partly applied
-    if cp.rows_done > 0 then run.committed = run.committed + 1 end
     -- changed since (its set, where, key...): the rows done keep what the old text did
     local before = db:query([[SELECT checksum FROM migrun.steps WHERE playbook = $1 AND phase = $2 AND step = $3
                                 AND run_id IS DISTINCT FROM $4 ORDER BY id DESC LIMIT 1]],
@@ -429,6 +426,16 @@ function M.run(run, ph, st)
     out:info(string.format("  %s: resuming after %s (%d rows in %d batches before)", st.name,
                            table.concat(shown, ", "), cp.rows_done, cp.batches))
   end
+  -- once a batch with rows is committed (an earlier run's, or this one's), the step is partly
+  -- applied should it fail: its rollback runs under on_failure = "rollback", checkpoint and all
+  local committed = false
+  local function commits(rows)
+    if rows > 0 and not committed then
+      committed = true
+      run.committed = run.committed + 1
+    end
+  end
+  commits(cp and cp.rows_done or 0)
   local total = estimate(db, st)
   local n = st.fixed_batch or 1000
   local done, batches, t0 = 0, 0, clock.now()
@@ -529,9 +536,7 @@ function M.run(run, ph, st)
                                        what = st.name .. ": a batch", undone = "rolled back" }, batch)
       if not got then break end
       report.max_batch_ms = math.max(report.max_batch_ms or 0, ns / 1e6)
-      -- a committed batch with rows: should a later one fail, the phase is partly applied (its
-      -- rollback runs under on_failure = "rollback", and takes the checkpoint with it)
-      if done == 0 and got > 0 and not (cp and cp.rows_done > 0) then run.committed = run.committed + 1 end
+      commits(got)
       done, batches = done + got, batches + 1
       -- tune to the target duration: aim well under it (batch times jitter by a third on a
       -- busy server: a checkpoint, autovacuum, a neighbour), halve at most, grow by a quarter at
@@ -574,9 +579,10 @@ function M.run(run, ph, st)
     io.stdout:flush()
     run.progress_shown = false
   end
+  local secs = clock.since(t0) / 1e9
+  report.rows, report.batches, report.seconds = done, batches, secs
+  report.rate = done / math.max(secs, 1e-3)
   if not walked then
-    report.rows, report.batches, report.seconds = done, batches, clock.since(t0) / 1e9
-    report.rate = done / math.max(report.seconds, 1e-3)
     if batches > 0 then
       out:info(string.format("  %s: %d rows in %d batches before it stopped", st.name, done, batches))
     end
@@ -584,9 +590,6 @@ function M.run(run, ph, st)
   end
   -- done: the checkpoint goes (a rollback that makes the step pending again starts afresh)
   M.forget(run, ph, st)
-  local secs = clock.since(t0) / 1e9
-  report.rows, report.batches, report.seconds = done, batches, secs
-  report.rate = done / math.max(secs, 1e-3)
   samples[#samples + 1] = { at_seconds = secs, rows = done, rate = report.rate, batch = n }
   out:info(string.format("  %s: %d rows in %d batches, %s rows/s%s", st.name, done, batches, fmt_rate(report.rate),
                          #pauses > 0 and string.format(", %d pause(s)", #pauses) or ""))

@@ -38,13 +38,13 @@ function M.load_file(conninfo, path)
   c:tx(function() c:script(body, { name = path, psql = true }) end)
 end
 
---- ctx:connect() -> the target's connection (--load files loaded first, once)
-function Ctx:connect()
+--- ctx:connect([{async = true}]) -> the target's connection (--load files loaded first, once)
+function Ctx:connect(o)
   if not self.db then
     M.password_hint(self.out, self.opts.db)        -- every verb that connects with --db
     local conninfo = self:conninfo()
     for _, file in ipairs(self.opts.load or {}) do M.load_file(conninfo, file) end
-    self.db = require("migrun.db").connect(conninfo)
+    self.db = require("migrun.db").connect(conninfo, o)
     self.conninfo = conninfo
   end
   return self.db
@@ -55,10 +55,7 @@ end
 -- and the first use of ctx:connect()'s connection finishes it (a failure raises there)
 function Ctx:preconnect()
   local o = self.opts
-  if self.db or not o.db or o.sandbox or (o.load and #o.load > 0) then return end
-  M.password_hint(self.out, o.db)
-  self.db = require("migrun.db").connect(o.db, { async = true })
-  self.conninfo = o.db
+  if o.db and not o.sandbox and #(o.load or {}) == 0 then self:connect({ async = true }) end
 end
 
 --- ctx:playbook([{script = true}]) -> the playbook of opts.file; with script = true a file

@@ -35,6 +35,15 @@ local function step_label(st)
 end
 M.step_label = step_label
 
+local function has_backfill(pb)
+  for _, ph in ipairs(state.phases(pb)) do
+    for _, st in ipairs(ph.steps) do
+      if st.kind == "backfill" then return true end
+    end
+  end
+  return false
+end
+
 --- plan.build(pb, db) -> {playbook, file, description, on_failure, lock_timeout, budget,
 -- preflight, backup, protect, items = {{kind, name, state, steps, verify, rollback, ...}},
 -- verify, report, drift}
@@ -64,12 +73,8 @@ function M.build(pb, db)
     p.drift[#p.drift + 1] = { phase = d.phase, step = d.step, reason = d.reason, text = state.describe_drift(d) }
   end
   for _, pr in ipairs(pb.protect) do p.protect[#p.protect + 1] = { table = pr.table, mode = pr.mode } end
-  local resumes                                      -- interrupted backfills: where they go on
-  for _, item in ipairs(pb.items) do
-    for _, st in ipairs(item.steps or {}) do
-      if st.kind == "backfill" and not resumes then resumes = require("migrun.backfill").checkpoints(db, pb.name) end
-    end
-  end
+  -- interrupted backfills: where they go on
+  local resumes = has_backfill(pb) and require("migrun.backfill").checkpoints(db, pb.name) or {}
   for _, item in ipairs(pb.items) do
     if item.kind == "gate" then
       p.items[#p.items + 1] = { kind = "gate", name = item.name, questions = array({ table.unpack(item.items) }) }
@@ -77,7 +82,7 @@ function M.build(pb, db)
       local steps = array()
       for _, st in ipairs(item.steps) do
         local d = drifted[state.key(item.name, st.name)]
-        local cp = resumes and resumes[state.key(item.name, st.name)]
+        local cp = resumes[state.key(item.name, st.name)]
         steps[#steps + 1] = { name = st.name, label = step_label(st), kind = st.kind, budget = budget_text(st.budget),
           state = d and ("drift: " .. d.reason) or state.is_applied(ls, item.name, st.name) and "applied" or
                   cp and ("pending: resumes " .. cp) or "pending" }
