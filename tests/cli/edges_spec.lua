@@ -110,40 +110,40 @@ playbook "sleepy" {
 end)
 
 describe("a transaction = false step that fails half-way", function()
-  it("is recorded partly applied: the rollback verb undoes what its first statement committed", function()
+  -- a transaction = false phase of sql with its rollback, run once under on_failure = "stop"
+  -- -> dbname, playbook, the run's result, the status of the step in the ledger
+  local function stopped(sql, rollback)
     local name = fresh()
-    local pb = playbook([=[
+    local pb = playbook(string.format([=[
 playbook "halfway" {
   on_failure = "stop",
-  phase "two tables" { transaction = false,
-    sql [[CREATE TABLE first_half (id int); CREATE TABLE second_half (id int REFERENCES no_such_table (id))]],
-    rollback = sql [[DROP TABLE IF EXISTS second_half; DROP TABLE IF EXISTS first_half]] },
-}]=])
+  phase "tables" { transaction = false, sql [[%s]], rollback = sql [[%s]] },
+}]=], sql, rollback))
     local r = run(name, { pb })
+    local last = query(name, "SELECT status FROM migrun.steps WHERE kind = 'sql' ORDER BY id DESC LIMIT 1")[1]
+    return name, pb, r, last.status
+  end
+
+  it("is recorded partly applied: the rollback verb undoes what its first statement committed", function()
+    local name, pb, r, status = stopped(
+      "CREATE TABLE first_half (id int); CREATE TABLE second_half (id int REFERENCES no_such_table (id))",
+      "DROP TABLE IF EXISTS second_half; DROP TABLE IF EXISTS first_half")
     assert.equal(1, r.status, r.stdout .. r.stderr)
     assert.truthy((r.stdout .. r.stderr):find("failed (partly applied)", 1, true), r.stdout .. r.stderr)
-    assert.equal("partly_applied", query(name, [[SELECT status FROM migrun.steps WHERE kind = 'sql'
-                                                 ORDER BY id DESC LIMIT 1]])[1].status)
+    assert.equal("partly_applied", status)
     assert.truthy(query(name, "SELECT to_regclass('first_half') IS NOT NULL AS e")[1].e)
     r = run(name, { "rollback", "--yes", pb })
     assert.equal(0, r.status, r.stdout .. r.stderr)
-    assert.truthy(r.stdout:find("phase two tables  rolled back", 1, true), r.stdout)
+    assert.truthy(r.stdout:find("phase tables  rolled back", 1, true), r.stdout)
     assert.falsy(query(name, "SELECT to_regclass('first_half') IS NOT NULL AS e")[1].e)
   end)
 
   it("that committed nothing is failed, and there is nothing to roll back", function()
-    local name = fresh()
-    local pb = playbook([=[
-playbook "nothing" {
-  on_failure = "stop",
-  phase "one table" { transaction = false,
-    sql [[CREATE TABLE broken (id int REFERENCES no_such_table (id))]],
-    rollback = sql [[DROP TABLE IF EXISTS broken]] },
-}]=])
-    assert.equal(1, run(name, { pb }).status)
-    assert.equal("failed", query(name, [[SELECT status FROM migrun.steps WHERE kind = 'sql'
-                                         ORDER BY id DESC LIMIT 1]])[1].status)
-    local r = run(name, { "rollback", "--yes", pb })
+    local name, pb, r, status = stopped("CREATE TABLE broken (id int REFERENCES no_such_table (id))",
+                                        "DROP TABLE IF EXISTS broken")
+    assert.equal(1, r.status, r.stdout .. r.stderr)
+    assert.equal("failed", status)
+    r = run(name, { "rollback", "--yes", pb })
     assert.equal(0, r.status, r.stdout .. r.stderr)
     assert.truthy(r.stdout:find("nothing to roll back", 1, true), r.stdout)
   end)
