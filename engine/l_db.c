@@ -1698,13 +1698,16 @@ static int l_db_notices(lua_State *L)
     return 1;
 }
 
-/* conn:close(); __gc; __close. Idempotent, never raises. A statement conn:send() started and
-** no conn:wait() ended is cancelled first: the server would otherwise run it to its end. */
+/* conn:close(); __gc; __close. Idempotent, never raises. A statement still running is
+** cancelled first (one conn:send() started and no conn:wait() ended, or a conn:rows() loop
+** that an error left before its stream was closed): closing the socket does not stop it, the
+** server would run it to its end. */
 static int l_db_gc(lua_State *L)
 {
     l_db *d = check_db(L, 1);
     d->connecting = 0; /* a connection not finished yet is dropped: PQfinish below */
-    if (d->sending && d->conn != NULL && d->cancel != NULL && PQstatus(d->conn) == CONNECTION_OK) {
+    if (d->conn != NULL && d->cancel != NULL && PQstatus(d->conn) == CONNECTION_OK &&
+        PQtransactionStatus(d->conn) == PQTRANS_ACTIVE) {
         char err[256];
         PQcancel(d->cancel, err, sizeof err); /* returns once the server has the request */
     }

@@ -156,6 +156,24 @@ describe("conn:rows", function()
     assert.equal("closed", t:status())
   end)
 
+  -- Ctrl-C can raise as conn:rows() returns, before the loop holds the stream as its closing
+  -- value: the connection is then closed (or collected) with the query still running, and
+  -- closing a socket does not stop a query that is not sending anything
+  it("cancels a query still running when its connection is closed before the loop", function()
+    local t = H.connect(dbname)
+    local marker = "rows_orphan_" .. sys.getpid()
+    local pid = t:backend_pid()
+    local _ = t:rows("SELECT pg_sleep(30) AS " .. marker)
+    H.eventually(function()
+      return c:query("SELECT state FROM pg_stat_activity WHERE pid = $1", pid)[1].state == "active"
+    end)
+    t:close()
+    H.eventually(function()
+      local r = c:query("SELECT state FROM pg_stat_activity WHERE pid = $1", pid)[1]
+      return r == nil or r.state ~= "active"
+    end, 3000)
+  end)
+
   it("gives up on a frozen backend mid-stream: the connection is closed", function()
     local t <close> = H.connect(dbname)
     local pid = t:backend_pid()
