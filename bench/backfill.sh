@@ -24,7 +24,7 @@ for n in "${sizes[@]}"; do
     dropdb --if-exists "$1"; createdb "$1"
     psql -X -q -d src -c "COPY seed TO STDOUT" | psql -X -q -d "$1" -c "CREATE TABLE accounts (id bigint PRIMARY KEY, email text, norm text); COPY accounts FROM STDIN; ANALYZE accounts"
   }
-  best_update= best_fill= max_batch= rss= ratios=()
+  best_update= best_fill= max_batch= rss= ratios=() cuts=0 batches=0
   for _ in $(seq "$RUNS"); do
     fresh u
     t0=$(date +%s%N); psql -X -q -d u -c "UPDATE accounts SET norm = lower(trim(email)) WHERE norm IS NULL" >/dev/null; t1=$(date +%s%N)
@@ -39,12 +39,16 @@ for n in "${sizes[@]}"; do
     batch=$(lua5.4 -e 'local f = io.open(arg[1]); local s = f:read("a"); print(s:match([["max_batch_ms":([%d%.]+)]]))' "$tmp/r.json" 2>/dev/null ||
             grep -o '"max_batch_ms":[0-9.]*' "$tmp/r.json" | cut -d: -f2)
     max_batch=$(awk -v a="${max_batch:-0}" -v b="${batch:-0}" 'BEGIN { print (a > b ? a : b) }')
+    # batches that ran past the target: cancelled by its statement_timeout, tried again smaller
+    cuts=$(( cuts + $(grep -o '"cut":[0-9]*' "$tmp/r.json" | head -1 | cut -d: -f2) ))
+    batches=$(( batches + $(grep -o '"batches":[0-9]*' "$tmp/r.json" | head -1 | cut -d: -f2) ))
     r=$(cat "$tmp/rss"); { [ -z "$rss" ] || [ "$r" -gt "$rss" ]; } && rss=$r
   done
   report "backfill, $n rows (best of $RUNS each)" "$best_fill" "$best_update" 1.10
   printf '%-48s %7s     per round [%s], %s\n' "  median of the per-round ratios" "$(median "${ratios[@]}")" \
     "${ratios[*]}" "$(load)"
   printf '%-48s %7.0f ms   target 200 ms\n' "  longest batch" "$max_batch"
+  printf '%-48s %7d      of %d batches, in all the rounds\n' "  batches cut at the target and redone" "$cuts" "$batches"
   printf '%-48s %7d MB   goal < 30 MB\n' "  migrun peak RSS" "$(( rss / 1024 ))"
   if [ -z "$first_ms" ]; then first_ms=$best_fill; first_update=$best_update; first_n=$n; else
     printf '%-48s %7s x   for %sx the rows (goal <= 10.5x for 10x)\n' "  growth from $first_n rows" \

@@ -15,8 +15,10 @@
 -- kill -9, Ctrl-C or a lost connection a rerun continues from the checkpoint, never repeating a
 -- batch, never skipping one. Both store the last key done as {"migrun_k1": ...}, so a run
 -- interrupted under one form resumes under the other. The batch size (rows, or for ranges the
--- width in keys) tunes itself to a target duration (200 ms), so no batch holds its row locks
--- much longer than that; a batch that meets a lock timeout is retried as a phase is.
+-- width in keys) tunes itself to 70% of a target duration (200 ms), and the target is a hard
+-- limit: a batch still running then is cancelled by its statement_timeout, rolls back with its
+-- checkpoint and is tried again at half the size, so no batch holds its row locks longer; a
+-- batch that meets a lock timeout is retried as a phase is.
 -- Throttles: max_rate (rows/s), max_replica_lag (replay lag of the slowest standby),
 -- pause_if(db). Progress: a live line on a terminal, JSON events, and in the
 -- report the throughput over time and every pause with its reason.
@@ -26,6 +28,7 @@ local hash = require "migrun.hash"
 local cjson = require "cjson"
 local ident = require "migrun.ident"
 local json = require "migrun.json"
+local sys = require "migrun.core.sys"
 local term = require "migrun.core.term"
 local executor = require "migrun.run.executor"
 
@@ -280,7 +283,7 @@ local ROWS_MAX = 200000       -- rows one batch may touch when the width is tune
 -- simple-protocol message is one implicit transaction). The work runs as itself, in a DO
 -- block that counts it (GET DIAGNOSTICS) and moves the checkpoint: an UPDATE ... RETURNING in
 -- a CTE, counted, cost 8% more on the server. Returns function(pb, phase, step, run_id, lo,
--- hi) -> the SQL, whose last statement gives the rows done.
+-- hi) -> the DO statement, and the statement after it that gives the rows done.
 local function range_sql(db, st, key)
   local scan_rel = st.from and ident.quote(db, st.from) or ident.quote(db, st.table)
   local target = ident.quote(db, st.table)
@@ -310,7 +313,7 @@ BEGIN
     updated_at = EXCLUDED.updated_at;
   PERFORM set_config('migrun.backfill_done', migrun_n::text, true);
 END]], q(work), q(pb), q(phase), q(step), run_id and string.format("%d", run_id) or "NULL", hi)
-    return "DO " .. q(body) .. ";\nSELECT current_setting('migrun.backfill_done')::bigint AS done"
+    return "DO " .. q(body), "SELECT current_setting('migrun.backfill_done')::bigint AS done"
   end
 end
 
@@ -382,8 +385,8 @@ function M.forget(run, ph, st)
   end
 end
 
---- backfill.run(run, ph, st) -> rows done by this run
-function M.run(run, ph, st)
+--- backfill.run(run, ph, st, t_phase) -> rows done by this run
+function M.run(run, ph, st, t_phase)
   local db = run.db
   local out = run.out
   local keys = key_columns(db, st.from or st.table, st.keys)
@@ -438,10 +441,37 @@ function M.run(run, ph, st)
   commits(cp and cp.rows_done or 0)
   local total = estimate(db, st)
   local n = st.fixed_batch or 1000
+  -- the target holds a tuned batch's statement: it runs under a statement_timeout of the
+  -- target, set before it and restored after it in the same pipeline (one implicit
+  -- transaction: when it fails, the first SET rolls back with it). Not with batch = N, nor
+  -- when the playbook's statement_timeout or a budget is tighter.
+  local cap_ms
+  if not st.fixed_batch then
+    local limit = executor.timeout_now(run, ph, t_phase or clock.now(), st)
+    local ms = math.max(1, st.target_ns // 1000000)
+    if limit == 0 or ms < limit then cap_ms = ms end
+  end
+  local cap_set, cap_reset
+  if cap_ms then
+    cap_set = "SET statement_timeout = " .. cap_ms
+    cap_reset = "SET statement_timeout = " .. db:quote_literal(db:get("statement_timeout"))
+  end
+  -- a batch: its statement (a list of items for conn:batch: the work first, the one that
+  -- answers last) under the cap when there is one -> the answer's first row
+  local function statement(items)
+    if not cap_ms then
+      if #items == 1 then return db:query(table.unpack(items[1], 1, items[1].n))[1] end
+      return db:query(items[1] .. ";\n" .. items[2])[1]     -- one message, one transaction
+    end
+    table.insert(items, 1, cap_set)
+    items[#items + 1] = cap_reset
+    return db:batch(items)[#items - 1][1]
+  end
   local done, batches, t0 = 0, 0, clock.now()
   local samples, pauses = json.array(), json.array()
   local last_sample, last_shown = clock.now(), 0
-  local report = { table = st.table, phase = ph.name, step = st.name, samples = samples, pauses = pauses }
+  local report = { table = st.table, phase = ph.name, step = st.name, samples = samples, pauses = pauses,
+                  target_ms = st.target_ns // 1000000 }
   run.backfills[#run.backfills + 1] = report
 
   local lag_seen = {}
@@ -493,7 +523,7 @@ function M.run(run, ph, st)
         if r and r.k - 1 < hi then hi = r.k - 1 end
       end
       local tb = clock.now()
-      local got = db:query(sql(run.pb.name, ph.name, st.name, run.id, lo, hi))[1].done
+      local got = statement({ sql(run.pb.name, ph.name, st.name, run.id, lo, hi) }).done
       local ns = clock.since(tb)
       if got == 0 or hi >= kmax then lo = next_key(db, st, key, hi) else lo = hi + 1 end
       return got, ns
@@ -506,11 +536,45 @@ function M.run(run, ph, st)
       params[4 + #keys + 1] = n
       params[4 + #keys + 2] = #last == 0
       local tb = clock.now()
-      local r = db:query(sql, table.unpack(params, 1, 4 + #keys + 2))[1]
+      local r = statement({ table.pack(sql, table.unpack(params, 1, 4 + #keys + 2)) })
       local ns = clock.since(tb)
       if r.picked == 0 then return nil end
       last = assert(key_texts(r.last, #keys), "backfill: a batch returned no last key")
       return r.done, ns
+    end
+  end
+
+  -- a batch that ran past the target (its statement_timeout cancelled it: not Ctrl-C, nor an
+  -- operator's pg_cancel_backend, which come sooner) is tried again at once at half the size;
+  -- one of a single row or key is retried as a lock timeout is, after a backoff: a lock another
+  -- session holds on it is the likely cause
+  local cut = 0
+  local function capped()
+    local from, halved = n, 0
+    local unit = ranged and "key" or "row"
+    while true do
+      local tb = clock.now()
+      local ok, got, ns = pcall(batch)
+      if ok then
+        if halved > 0 then
+          out:info(string.format("  %s: a batch of %d %ss ran past its target %s: cancelled and halved %d time(s), " ..
+                                 "it went through with %d", st.name, from, unit, clock.format(st.target_ns), halved, n))
+        end
+        return got, ns
+      end
+      if not (cap_ms and errors.is_sql(got, "57014") and got.index == 2 and not sys.interrupted()
+              and clock.since(tb) >= cap_ms * 1000000) then
+        error(got, 0)
+      end
+      if n == 1 then
+        got.retry_reason = string.format("its one %s ran past its target %s", unit, clock.format(st.target_ns))
+        got.hint = got.hint or string.format("a lock another session holds on it, or %s is that slow for it: " ..
+          "look at pg_locks, or raise target", st.set and "set" or "select")
+        error(got, 0)
+      end
+      cut, halved = cut + 1, halved + 1
+      out:event("backfill_cut", { step = st.name, batch = n, next = n // 2, target_ms = cap_ms })
+      n = n // 2
     end
   end
 
@@ -533,7 +597,7 @@ function M.run(run, ph, st)
       -- a batch that meets a lock timeout, a deadlock or a serialization failure rolled back
       -- alone (its checkpoint with it): it is tried again, as a phase is, after a backoff
       local got, ns = executor.retry({ attempts = (ph.retries or run.pb.retries) + 1, out = out,
-                                       what = st.name .. ": a batch", undone = "rolled back" }, batch)
+                                       what = st.name .. ": a batch", undone = "rolled back" }, capped)
       if not got then break end
       report.max_batch_ms = math.max(report.max_batch_ms or 0, ns / 1e6)
       commits(got)
@@ -580,7 +644,7 @@ function M.run(run, ph, st)
     run.progress_shown = false
   end
   local secs = clock.since(t0) / 1e9
-  report.rows, report.batches, report.seconds = done, batches, secs
+  report.rows, report.batches, report.seconds, report.cut = done, batches, secs, cut
   report.rate = done / math.max(secs, 1e-3)
   if not walked then
     if batches > 0 then
@@ -591,8 +655,9 @@ function M.run(run, ph, st)
   -- done: the checkpoint goes (a rollback that makes the step pending again starts afresh)
   M.forget(run, ph, st)
   samples[#samples + 1] = { at_seconds = secs, rows = done, rate = report.rate, batch = n }
-  out:info(string.format("  %s: %d rows in %d batches, %s rows/s%s", st.name, done, batches, fmt_rate(report.rate),
-                         #pauses > 0 and string.format(", %d pause(s)", #pauses) or ""))
+  out:info(string.format("  %s: %d rows in %d batches, %s rows/s%s%s", st.name, done, batches, fmt_rate(report.rate),
+                         #pauses > 0 and string.format(", %d pause(s)", #pauses) or "",
+                         cut > 0 and string.format(", %d batch(es) cut at the target", cut) or ""))
   return done
 end
 

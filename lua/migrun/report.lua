@@ -321,6 +321,10 @@ function M.markdown(doc)
       for _, p in ipairs(b.pauses or {}) do
         add("- %s paused at %.0fs for %.1fs: %s", cell(b.step), p.at_seconds, p.seconds, cell(p.reason))
       end
+      if (tonumber(b.cut) or 0) > 0 then
+        add("- %s: %s batch(es) ran past the %s ms target: cancelled, rolled back and tried again at half the size",
+            cell(b.step), cell(b.cut), cell(b.target_ms))
+      end
     end
     add("")
   end

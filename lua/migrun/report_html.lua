@@ -714,6 +714,10 @@ local function backfills(put, doc)
           string.format("%.0f", finite(ps.at_seconds) or 0),
           string.format("%.1f", finite(ps.seconds) or 0), ps.reason)
     end
+    if (finite(b.cut) or 0) > 0 then
+      put('<p class="mute">%s: %s batch(es) ran past the %s ms target: cancelled, rolled back and tried again at ' ..
+          'half the size</p>\n', b.step, num(b.cut), num(b.target_ms))
+    end
   end
   put('</section>\n')
 end

@@ -179,6 +179,70 @@ playbook "tune" {
     assert.truthy(b.batches < 100, b.batches)
   end)
 
+  -- six rows whose set sleeps 40 ms each: a batch holding them all runs 240 ms, past a 100 ms
+  -- target whatever the machine; one holding at most two fits it
+  local SLOW_SIX = [[CREATE FUNCTION slow_at(i bigint) RETURNS text LANGUAGE plpgsql AS
+                     $$ BEGIN IF i BETWEEN 7000 AND 7005 THEN PERFORM pg_sleep(0.04); END IF; RETURN 'x' || i; END $$]]
+
+  it("holds every batch to its target: one running past it is cancelled and tried again smaller", function()
+    local name = H.fresh_db("bf")
+    local c <close> = H.connect(name)
+    c:exec([[CREATE TABLE slowish (id bigint PRIMARY KEY, v text, k text UNIQUE, n int NOT NULL DEFAULT 0);
+             INSERT INTO slowish SELECT g, NULL, lpad(g::text, 6, '0') FROM generate_series(1, 20000) g;]])
+    c:exec(SLOW_SIX)
+    -- both forms: key ranges (id) and keyset batches (a text key); then a step that takes 300 ms
+    -- under the session's own statement_timeout, which the batches' must not outlive
+    local pb, dir = playbook([=[
+playbook "capped" {
+  phase "fill" { transaction = false,
+    backfill "slowish" { set = "v = slow_at(id), n = n + 1", where = "v IS NULL", target = "100ms" },
+    backfill "slowish" { name = "by k", key = "k", set = "v = v || '!', n = n + 1", where = "v NOT LIKE '%!'",
+                         target = "100ms" },
+    step "after" (function(db) db:query("SELECT pg_sleep(0.3)") end),
+    rollback = sql [[UPDATE slowish SET v = NULL, n = 0]] },
+}]=])
+    local r = H.run_db(name, { "--report", dir .. "/r.md", pb })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    assert.truthy(r.stdout:find("backfill slowish: a batch of %d+ keys ran past its target 100ms: cancelled and " ..
+                                "halved %d+ time%(s%), it went through with %d+"), r.stdout)
+    local doc = cjson.decode(H.read(dir .. "/r.json"))
+    assert.truthy(doc.backfills[1].cut >= 1, cjson.encode(doc.backfills[1]))
+    assert.truthy(H.read(dir .. "/r.md"):find("ran past the 100 ms target", 1, true))
+    -- cancelled batches rolled back with their checkpoints: every row done once by each step
+    local counts = c:query([[SELECT count(*) FILTER (WHERE n = 2 AND v = 'x' || id || '!') AS twice,
+                                    count(*) AS n FROM slowish]])[1]
+    assert.equal(20000, counts.twice)
+    assert.equal(20000, counts.n)
+  end)
+
+  it("stops at a single row that takes longer than its target, after its retries, and says why", function()
+    local name = H.fresh_db("bf")
+    local c <close> = H.connect(name)
+    c:exec([[CREATE TABLE slowrow (id bigint PRIMARY KEY, v text);
+             INSERT INTO slowrow SELECT g, NULL FROM generate_series(1, 3000) g;
+             CREATE FUNCTION slow_at(i bigint) RETURNS text LANGUAGE plpgsql AS
+               $$ BEGIN IF i = 2000 THEN PERFORM pg_sleep(0.3); END IF; RETURN 'x' || i; END $$]])
+    local pb = playbook([=[
+playbook "one slow row" {
+  retries = 1,
+  on_failure = "stop",
+  phase "fill" { transaction = false,
+    backfill "slowrow" { set = "v = slow_at(id)", where = "v IS NULL", target = "100ms" },
+    rollback = sql [[UPDATE slowrow SET v = NULL]] },
+}]=])
+    local r = H.run_db(name, { pb })
+    local out = r.stdout .. r.stderr
+    assert.equal(1, r.status, out)
+    assert.truthy(out:find("a batch: its one key ran past its target 100ms (57014), rolled back; retrying", 1, true),
+                  out)
+    assert.truthy(out:find("57014", 1, true), out)
+    assert.truthy(out:find("look at pg_locks, or raise target", 1, true), out)
+    -- the rows before it are kept with their checkpoint; the row itself and those after are not
+    local cp = query(name, "SELECT last_key->>'migrun_k1' AS k FROM migrun.backfill")[1]
+    assert.equal("1999", cp.k)
+    assert.equal(1999, c:query("SELECT count(*) AS n FROM slowrow WHERE v IS NOT NULL")[1].n)
+  end)
+
   it("copies rows between tables: from, select, on_conflict", function()
     local name = H.fresh_db("bf")
     local c <close> = H.connect(name)

@@ -276,11 +276,13 @@ phase partly applied, and `on_failure` applies; a phase's rollback also drops it
 checkpoint, so the next run starts from the first key.
 
 The batch size (for key ranges: the width of a range, in keys) tunes itself so a batch takes
-about `target`. Ranges skip gaps in the keys and stretches already done with one read each,
+about 70% of `target`, and none runs past it: a batch still running at the target is cancelled
+by its statement_timeout, rolls back with its checkpoint and is tried again at half the size
+(the report counts them). Ranges skip gaps in the keys and stretches already done with one read each,
 and a tuned range touches 200,000 rows at most. Rows inserted during the run with keys past
 the largest one there was at the start are done too if they match `where`; rows inserted
 behind the batches are not (in both forms). `max_rate`, `max_replica_lag` and `pause_if` slow
-it down. Throughput and pauses go to the report.
+it down. Throughput, pauses and batches cut at the target go to the report.
 
 A backfill commits batch by batch: its phase needs `transaction = false`. The update form
 needs `where`, the condition of rows still to do, so a rerun skips the ones done. The copy
@@ -295,8 +297,12 @@ form (`from`, `select`) inserts into TABLE the rows of SOURCE.]],
         { "batch", '"auto" | N', "Rows per batch (for key ranges: keys per range) as a fixed number, " ..
           "or auto (the default), tuned to target.",
           'backfill "t" { set = "v = 1", where = "v IS NULL", batch = 5000 }' },
-        { "target", "DURATION", "How long a batch should take (default 200ms): no batch holds its row " ..
-          "locks much longer.", 'backfill "t" { set = "v = 1", where = "v IS NULL", target = "100ms" }' },
+        { "target", "DURATION", "How long a batch may take (default 200ms). The batch size tunes itself " ..
+          "to about 70% of it, and it is a hard limit: a batch still running at the target is cancelled " ..
+          "(its rows and checkpoint roll back) and tried again at half the size, so no batch holds its row " ..
+          "locks longer. A single row or key that takes longer is retried like a lock timeout, then fails " ..
+          "the step. With batch = N, or a tighter statement_timeout or budget, the target does not apply.",
+          'backfill "t" { set = "v = 1", where = "v IS NULL", target = "100ms" }' },
         { "max_rate", "N | \"Nk/s\"", "At most this many rows per second (2000, \"50k/s\").",
           'backfill "t" { set = "v = 1", where = "v IS NULL", max_rate = "50k/s" }' },
         { "max_replica_lag", "DURATION", "Pause while the slowest standby replays further behind than " ..

@@ -17,9 +17,15 @@ local M = {}
 M.RETRYABLE = { ["55P03"] = "lock_not_available", ["40P01"] = "deadlock_detected",
                 ["40001"] = "serialization_failure" }
 
+-- why an error is worth another attempt: its SQLSTATE's name, or the reason its raiser gave
+-- (err.retry_reason: a backfill batch of one row that ran past its target)
+local function retry_reason(err)
+  return errors.is_sql(err) and (M.RETRYABLE[err.sqlstate] or err.retry_reason) or nil
+end
+
 --- executor.retryable(err) -> true for an error worth another attempt
 function M.retryable(err)
-  return errors.is_sql(err) and M.RETRYABLE[err.sqlstate] ~= nil
+  return retry_reason(err) ~= nil
 end
 
 --- executor.backoff(attempt) -> nanoseconds to wait before attempt + 1 (250ms doubling, max 8s,
@@ -44,7 +50,7 @@ function M.retry(policy, fn)
     if policy.on_retry then policy.on_retry(err, attempt) end
     local wait = M.backoff(attempt)
     policy.out:warn(string.format("%s: %s (%s)%s; retrying in %s (attempt %d of %d)", policy.what,
-      M.RETRYABLE[err.sqlstate], err.sqlstate, policy.undone and (", " .. policy.undone) or "",
+      retry_reason(err), err.sqlstate, policy.undone and (", " .. policy.undone) or "",
       clock.format(wait), attempt + 1, policy.attempts))
     clock.sleep(wait / 1e6)
   end
@@ -86,9 +92,10 @@ local function limit(run, ph, t_phase, st)
   return ns, what, b
 end
 
--- the statement_timeout (ms) a statement gets now, and the budget that set it (nil when the
--- playbook's statement_timeout is the tighter one). Raises when a budget has run out.
-local function timeout_now(run, ph, t_phase, st)
+--- executor.timeout_now(run, ph, t_phase, st) -> the statement_timeout (ms, 0: none) a
+-- statement gets now, and the budget that set it (nil when the playbook's statement_timeout is
+-- the tighter one). Raises when a budget has run out.
+function M.timeout_now(run, ph, t_phase, st)
   local ns, what, b = limit(run, ph, t_phase, st)
   if ns and ns <= 0 then error(budget_error(what, 0, b, true), 0) end
   local configured = ph.statement_timeout or run.pb.statement_timeout
@@ -195,7 +202,7 @@ local function exec_autocommit(run, ph, text, stmt, name, t_phase, st)
       M.drop_invalid_index(run, idx, built and "left by the failed attempt before it"
                                        or "left by an interrupted CREATE INDEX CONCURRENTLY")
     end
-    local timeout, source = timeout_now(run, ph, t_phase, st)
+    local timeout, source = M.timeout_now(run, ph, t_phase, st)
     if source or run.session_timeout ~= timeout then
       run.db:set("statement_timeout", tostring(timeout))
       run.session_timeout = timeout
@@ -249,7 +256,7 @@ local function exec_step(run, ph, st, t_phase, transactional)
   end
   if st.kind == "lua" then
     if transactional and run.tx then run.tx:flush() end   -- its db calls carry no BEGIN
-    local timeout, source = timeout_now(run, ph, t_phase, st)
+    local timeout, source = M.timeout_now(run, ph, t_phase, st)
     if source and transactional then
       db:exec(string.format("SET LOCAL statement_timeout = %d", timeout))
       run.local_timeout = timeout
@@ -283,7 +290,7 @@ local function exec_step(run, ph, st, t_phase, transactional)
     if run.forecast_phase then forecast.after_statement(run, sql) end
     return affected
   end, before_each = function()
-    local timeout, src = timeout_now(run, ph, t_phase, st)
+    local timeout, src = M.timeout_now(run, ph, t_phase, st)
     source = src
     watching.limit_ms = timeout
     client_limit(db, timeout)
@@ -345,7 +352,7 @@ local function apply_tx(run, ph, pending, attempt)
   local db = run.db
   local t_phase = clock.now()
   local lt = ph.lock_timeout or run.pb.lock_timeout
-  local timeout = timeout_now(run, ph, t_phase)
+  local timeout = M.timeout_now(run, ph, t_phase)
   -- the BEGIN and its settings travel with the phase's first statement (one round trip less).
   -- synchronous_commit = off: the phase's COMMIT does not wait for its WAL flush; the run's
   -- last commit (ledger.finish_run) does, which makes every earlier phase durable with it (WAL
