@@ -443,8 +443,11 @@ function M.run(run, ph, st, t_phase)
   local n = st.fixed_batch or 1000
   -- the target holds a tuned batch's statement: it runs under a statement_timeout of the
   -- target, set before it and restored after it in the same pipeline (one implicit
-  -- transaction: when it fails, the first SET rolls back with it). Not with batch = N, nor
-  -- when the playbook's statement_timeout or a budget is tighter.
+  -- transaction: when it fails, the first set_config rolls back with it). Its lock_timeout
+  -- becomes half the target at most, so a batch that waits for a lock from its start (a table
+  -- lock: it holds no row yet) meets a lock timeout, retried at the same size, rather than
+  -- the target, which halves the batch. Not with batch = N, nor when the playbook's
+  -- statement_timeout or a budget is tighter.
   local cap_ms
   if not st.fixed_batch then
     local limit = executor.timeout_now(run, ph, t_phase or clock.now(), st)
@@ -453,8 +456,12 @@ function M.run(run, ph, st, t_phase)
   end
   local cap_set, cap_reset
   if cap_ms then
-    cap_set = "SET statement_timeout = " .. cap_ms
-    cap_reset = "SET statement_timeout = " .. db:quote_literal(db:get("statement_timeout"))
+    local now = db:query([[SELECT (SELECT setting FROM pg_settings WHERE name = 'statement_timeout') AS st,
+                                  (SELECT setting FROM pg_settings WHERE name = 'lock_timeout')::int AS lt]])[1]
+    local half = math.max(1, cap_ms // 2)
+    local settings = "SELECT set_config('statement_timeout', '%s', false), set_config('lock_timeout', '%s', false)"
+    cap_set = string.format(settings, cap_ms, (now.lt > 0 and now.lt < half) and now.lt or half)
+    cap_reset = string.format(settings, math.tointeger(tonumber(now.st)) or 0, now.lt)
   end
   -- a batch: its statement (a list of items for conn:batch: the work first, the one that
   -- answers last) under the cap when there is one -> the answer's first row

@@ -243,6 +243,37 @@ playbook "one slow row" {
     assert.equal(1999, c:query("SELECT count(*) AS n FROM slowrow WHERE v IS NOT NULL")[1].n)
   end)
 
+  it("takes an operator's pg_cancel_backend for what it is, not for a batch past its target", function()
+    local name = H.fresh_db("bf")
+    local c <close> = H.connect(name)
+    c:exec([[CREATE TABLE cancelled (id bigint PRIMARY KEY, v text);
+             INSERT INTO cancelled SELECT g, NULL FROM generate_series(1, 3000) g;
+             CREATE FUNCTION slow_at(i bigint) RETURNS text LANGUAGE plpgsql AS
+               $$ BEGIN IF i = 500 THEN PERFORM pg_sleep(30); END IF; RETURN 'x' || i; END $$]])
+    local pb, dir = playbook([=[
+playbook "cancelled" {
+  phase "fill" { transaction = false,
+    backfill "cancelled" { set = "v = slow_at(id)", where = "v IS NULL", target = "60s" },
+    rollback = sql [[UPDATE cancelled SET v = NULL]] },
+}]=])
+    local out = dir .. "/out"
+    local h <close> = H.spawn_migrun({ "--db", H.conninfo(name), pb }, { stdout = out, stderr = out .. ".err" })
+    local pid
+    H.eventually(function()
+      local r = c:query([[SELECT pid FROM pg_stat_activity WHERE datname = current_database()
+                          AND wait_event = 'PgSleep' AND pid <> pg_backend_pid()]])[1]
+      pid = r and r.pid
+      return pid ~= nil
+    end, 30000)
+    c:query("SELECT pg_cancel_backend($1)", pid)
+    local res = H.eventually(function() return h:wait(50) end, 30000)
+    local text = H.read(out) .. H.read(out .. ".err")
+    assert.equal(1, res.status, text)
+    assert.truthy(text:find("57014", 1, true), text)
+    assert.falsy(text:find("ran past its target", 1, true), text)
+    assert.equal(0, c:query("SELECT count(*) AS n FROM cancelled WHERE v IS NOT NULL")[1].n)
+  end)
+
   it("copies rows between tables: from, select, on_conflict", function()
     local name = H.fresh_db("bf")
     local c <close> = H.connect(name)
@@ -511,37 +542,42 @@ playbook "lag" {
 end)
 
 describe("backfill batches and locks", function()
-  it("retries a batch that meets a lock timeout, and every row is done exactly once", function()
-    local name = H.fresh_db("bf")
-    local c <close> = H.connect(name)
-    c:exec([[CREATE TABLE held (id bigint PRIMARY KEY, v text, w text, n int NOT NULL DEFAULT 0);
-             INSERT INTO held SELECT g, 'v' || g, NULL, 0 FROM generate_series(1, 5000) g]])
-    local pb = playbook([=[
+  -- a fixed batch, and a tuned one: its lock_timeout is half its target at most, so a batch
+  -- that waits for the table lock meets a lock timeout (retried at its size), not the target
+  for _, size in ipairs({ "batch = 1000", 'target = "200ms"' }) do
+    it("retries a batch that meets a lock timeout, and every row is done exactly once (" .. size .. ")", function()
+      local name = H.fresh_db("bf")
+      local c <close> = H.connect(name)
+      c:exec([[CREATE TABLE held (id bigint PRIMARY KEY, v text, w text, n int NOT NULL DEFAULT 0);
+               INSERT INTO held SELECT g, 'v' || g, NULL, 0 FROM generate_series(1, 5000) g]])
+      local pb = playbook([=[
 playbook "held" {
   lock_timeout = "200ms",
   phase "fill" { transaction = false,
-    backfill "held" { set = "w = upper(v), n = n + 1", where = "w IS NULL", batch = 1000 },
+    backfill "held" { set = "w = upper(v), n = n + 1", where = "w IS NULL", ]=] .. size .. [=[ },
     rollback = sql [[UPDATE held SET w = NULL, n = 0]] },
 }]=])
-    -- the table is locked against writes before the run starts, and let go about a second later
-    local holder = proc.spawn({ "psql", "-X", "-q", "-d", H.conninfo(name), "-c",
-      "BEGIN; LOCK TABLE held IN SHARE MODE; SELECT pg_sleep(1); COMMIT;" },
-      { stdout = "null", stderr = "null" })
-    H.eventually(function()
-      return c:query([[SELECT 1 FROM pg_locks l JOIN pg_class k ON k.oid = l.relation
-                       WHERE k.relname = 'held' AND l.mode = 'ShareLock' AND l.granted]]).n > 0
+      -- the table is locked against writes before the run starts, and let go about a second later
+      local holder = proc.spawn({ "psql", "-X", "-q", "-d", H.conninfo(name), "-c",
+        "BEGIN; LOCK TABLE held IN SHARE MODE; SELECT pg_sleep(1); COMMIT;" },
+        { stdout = "null", stderr = "null" })
+      H.eventually(function()
+        return c:query([[SELECT 1 FROM pg_locks l JOIN pg_class k ON k.oid = l.relation
+                         WHERE k.relname = 'held' AND l.mode = 'ShareLock' AND l.granted]]).n > 0
+      end)
+      local r = H.run_db(name, { pb })
+      holder:wait(10000)
+      local out = r.stdout .. r.stderr
+      assert.equal(0, r.status, out)
+      assert.truthy(out:find("a batch: lock_not_available (55P03), rolled back; retrying", 1, true), out)
+      assert.falsy(out:find("ran past its target", 1, true), out)
+      assert.truthy(r.stdout:find("backfill held: 5000 rows", 1, true), r.stdout)
+      local counts = c:query([[SELECT count(*) FILTER (WHERE n = 1) AS once, count(*) FILTER (WHERE n <> 1) AS other
+                               FROM held]])
+      assert.equal(5000, counts[1].once)
+      assert.equal(0, counts[1].other)
     end)
-    local r = H.run_db(name, { pb })
-    holder:wait(10000)
-    local out = r.stdout .. r.stderr
-    assert.equal(0, r.status, out)
-    assert.truthy(out:find("a batch: lock_not_available (55P03), rolled back; retrying", 1, true), out)
-    assert.truthy(r.stdout:find("backfill held: 5000 rows", 1, true), r.stdout)
-    local counts = c:query([[SELECT count(*) FILTER (WHERE n = 1) AS once, count(*) FILTER (WHERE n <> 1) AS other
-                             FROM held]])
-    assert.equal(5000, counts[1].once)
-    assert.equal(0, counts[1].other)
-  end)
+  end
 end)
 
 -- a table of 3,000 rows and a backfill in batches of 1,000 that divides by zero at id 1500 (the

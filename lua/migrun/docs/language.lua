@@ -300,8 +300,10 @@ form (`from`, `select`) inserts into TABLE the rows of SOURCE.]],
         { "target", "DURATION", "How long a batch may take (default 200ms). The batch size tunes itself " ..
           "to about 70% of it, and it is a hard limit: a batch still running at the target is cancelled " ..
           "(its rows and checkpoint roll back) and tried again at half the size, so no batch holds its row " ..
-          "locks longer. A single row or key that takes longer is retried like a lock timeout, then fails " ..
-          "the step. With batch = N, or a tighter statement_timeout or budget, the target does not apply.",
+          "locks longer. Its lock_timeout is half the target at most: a batch waiting for a lock is " ..
+          "retried at the same size, as a lock timeout is. A single row or key that takes longer than the " ..
+          "target is retried the same way, then fails the step. With batch = N, or a tighter " ..
+          "statement_timeout or budget, the target does not apply.",
           'backfill "t" { set = "v = 1", where = "v IS NULL", target = "100ms" }' },
         { "max_rate", "N | \"Nk/s\"", "At most this many rows per second (2000, \"50k/s\").",
           'backfill "t" { set = "v = 1", where = "v IS NULL", max_rate = "50k/s" }' },
