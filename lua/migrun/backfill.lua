@@ -385,6 +385,24 @@ function M.forget(run, ph, st)
   end
 end
 
+-- who holds a lock on a table ($1, quoted) that a batch may have waited for: the sessions with
+-- a granted lock that conflicts with ROW EXCLUSIVE (conflicting = true), else those with an open
+-- transaction that took ROW EXCLUSIVE (a write) more than a moment ago
+local HOLDERS = [[
+WITH held AS (
+  SELECT l.pid, l.mode IN ('ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock') AS conflicting
+  FROM pg_catalog.pg_locks l
+  WHERE l.locktype = 'relation' AND l.relation = $1::regclass AND l.granted AND l.pid <> pg_backend_pid()
+    AND l.mode IN ('ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock', 'RowExclusiveLock'))
+SELECT a.pid, a.usename AS "user", a.application_name AS app, a.state,
+       extract(epoch FROM now() - a.xact_start)::int AS xact_seconds, left(a.query, 300) AS query,
+       bool_or(h.conflicting) AS conflicting
+FROM held h JOIN pg_catalog.pg_stat_activity a ON a.pid = h.pid
+WHERE a.xact_start < now() - interval '50 milliseconds'
+GROUP BY a.pid, a.usename, a.application_name, a.state, a.xact_start, a.query
+HAVING bool_or(h.conflicting) = (SELECT bool_or(conflicting) FROM held)
+ORDER BY a.xact_start LIMIT 5]]
+
 --- backfill.run(run, ph, st, t_phase) -> rows done by this run
 function M.run(run, ph, st, t_phase)
   local db = run.db
@@ -585,6 +603,27 @@ function M.run(run, ph, st, t_phase)
     end
   end
 
+  -- a lock timeout names who holds the lock, as a watched SQL step's does (its wait is too short
+  -- to watch): the sessions holding a table lock that conflicts with the batch's, else those
+  -- whose open transaction has written to the table (one of them holds the row)
+  local shown_holders
+  local function name_holders(err)
+    if not errors.is_sql(err, "55P03") or sys.interrupted() then return end
+    local ok, rows = pcall(db.query, db, HOLDERS, ident.quote(db, st.table))
+    if not ok or #rows == 0 then return end
+    local writers = rows[1].conflicting == false
+    local text = (writers and "open transactions that wrote to " .. st.table .. ": " or "") ..
+                 require("migrun.run.watch").blockers_text(rows)
+    err.hint = err.hint or ((writers and "" or "blocked by ") .. text)
+    local pids = {}
+    for i, r in ipairs(rows) do pids[i] = tostring(r.pid) end
+    pids = table.concat(pids, ",")
+    if pids ~= shown_holders then                     -- once per set of sessions
+      shown_holders = pids
+      out:warn(string.format("%s: %s%s", st.name, writers and "" or "its table is locked by ", text))
+    end
+  end
+
   -- the batches, until none is left; stopped (Ctrl-C, an error), it says how far it got
   local walked, err = pcall(function()
     while true do
@@ -604,7 +643,8 @@ function M.run(run, ph, st, t_phase)
       -- a batch that meets a lock timeout, a deadlock or a serialization failure rolled back
       -- alone (its checkpoint with it): it is tried again, as a phase is, after a backoff
       local got, ns = executor.retry({ attempts = (ph.retries or run.pb.retries) + 1, out = out,
-                                       what = st.name .. ": a batch", undone = "rolled back" }, capped)
+                                       what = st.name .. ": a batch", undone = "rolled back",
+                                       on_fail = name_holders }, capped)
       if not got then break end
       report.max_batch_ms = math.max(report.max_batch_ms or 0, ns / 1e6)
       commits(got)

@@ -570,6 +570,10 @@ playbook "held" {
       local out = r.stdout .. r.stderr
       assert.equal(0, r.status, out)
       assert.truthy(out:find("a batch: lock_not_available (55P03), rolled back; retrying", 1, true), out)
+      -- and says who holds the lock, once
+      local _, named = out:gsub("backfill held: its table is locked by pid %d+ %(user [^\n]*" ..
+                                "LOCK TABLE held IN SHARE MODE", "")
+      assert.equal(1, named, out)
       assert.falsy(out:find("ran past its target", 1, true), out)
       assert.truthy(r.stdout:find("backfill held: 5000 rows", 1, true), r.stdout)
       local counts = c:query([[SELECT count(*) FILTER (WHERE n = 1) AS once, count(*) FILTER (WHERE n <> 1) AS other
@@ -578,6 +582,37 @@ playbook "held" {
       assert.equal(0, counts[1].other)
     end)
   end
+end)
+
+describe("backfill batches and row locks", function()
+  it("names the open transaction that holds a row its batch waited for, and goes on once it ends", function()
+    local name = H.fresh_db("bf")
+    local c <close> = H.connect(name)
+    c:exec([[CREATE TABLE rowheld (id bigint PRIMARY KEY, v text, w text, n int NOT NULL DEFAULT 0);
+             INSERT INTO rowheld SELECT g, 'v' || g, NULL, 0 FROM generate_series(1, 5000) g]])
+    local pb = playbook([=[
+playbook "rowheld" {
+  phase "fill" { transaction = false,
+    backfill "rowheld" { set = "w = upper(v), n = n + 1", where = "w IS NULL" },
+    rollback = sql [[UPDATE rowheld SET w = NULL, n = 0]] },
+}]=])
+    -- one row, in the second batch, is locked by a transaction that ends about a second later
+    local holder = proc.spawn({ "psql", "-X", "-q", "-d", H.conninfo(name), "-c",
+      "BEGIN; UPDATE rowheld SET v = v WHERE id = 2500; SELECT pg_sleep(1); COMMIT;" },
+      { stdout = "null", stderr = "null" })
+    H.eventually(function()
+      return c:query([[SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
+                       AND wait_event = 'PgSleep']]).n > 0
+    end)
+    local r = H.run_db(name, { pb })
+    holder:wait(10000)
+    local out = r.stdout .. r.stderr
+    assert.equal(0, r.status, out)
+    assert.truthy(out:find("backfill rowheld: open transactions that wrote to rowheld: pid %d+ %(user [^\n]*" ..
+                           "UPDATE rowheld SET v = v WHERE id = 2500"), out)
+    local counts = c:query([[SELECT count(*) FILTER (WHERE n = 1 AND w = upper(v)) AS once FROM rowheld]])
+    assert.equal(5000, counts[1].once)
+  end)
 end)
 
 -- a table of 3,000 rows and a backfill in batches of 1,000 that divides by zero at id 1500 (the

@@ -278,7 +278,9 @@ checkpoint, so the next run starts from the first key.
 The batch size (for key ranges: the width of a range, in keys) tunes itself so a batch takes
 about 70% of `target`, and none runs past it: a batch still running at the target is cancelled
 by its statement_timeout, rolls back with its checkpoint and is tried again at half the size
-(the report counts them). Ranges skip gaps in the keys and stretches already done with one read each,
+(the report counts them). A batch that meets a lock timeout is retried after a backoff, and
+the session holding the lock is named: one holding a table lock that conflicts, else the open
+transactions that wrote to the table. Ranges skip gaps in the keys and stretches already done with one read each,
 and a tuned range touches 200,000 rows at most. Rows inserted during the run with keys past
 the largest one there was at the start are done too if they match `where`; rows inserted
 behind the batches are not (in both forms). `max_rate`, `max_replica_lag` and `pause_if` slow
