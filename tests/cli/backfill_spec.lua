@@ -215,21 +215,30 @@ playbook "capped" {
     assert.equal(20000, counts.n)
   end)
 
-  it("stops at a single row that takes longer than its target, after its retries, and says why", function()
+  -- a fresh database with tbl (id, v) of n rows, and slow_at(id), which sleeps secs for the ids
+  -- that cond picks -> its name, a connection; and a playbook that fills v with it under target
+  local function slow_rows(tbl, n, cond, secs)
     local name = H.fresh_db("bf")
-    local c <close> = H.connect(name)
-    c:exec([[CREATE TABLE slowrow (id bigint PRIMARY KEY, v text);
-             INSERT INTO slowrow SELECT g, NULL FROM generate_series(1, 3000) g;
-             CREATE FUNCTION slow_at(i bigint) RETURNS text LANGUAGE plpgsql AS
-               $$ BEGIN IF i = 2000 THEN PERFORM pg_sleep(0.3); END IF; RETURN 'x' || i; END $$]])
-    local pb = playbook([=[
-playbook "one slow row" {
-  retries = 1,
-  on_failure = "stop",
+    local c = H.connect(name)
+    c:exec(string.format([[CREATE TABLE %s (id bigint PRIMARY KEY, v text);
+      INSERT INTO %s SELECT g, NULL FROM generate_series(1, %d) g;
+      CREATE FUNCTION slow_at(i bigint) RETURNS text LANGUAGE plpgsql AS
+        $$ BEGIN IF %s THEN PERFORM pg_sleep(%s); END IF; RETURN 'x' || i; END $$]], tbl, tbl, n, cond, secs))
+    return name, c
+  end
+  local function slow_fill(tbl, target, policy)
+    return playbook(string.format([=[
+playbook "%s" {
+  %s
   phase "fill" { transaction = false,
-    backfill "slowrow" { set = "v = slow_at(id)", where = "v IS NULL", target = "100ms" },
-    rollback = sql [[UPDATE slowrow SET v = NULL]] },
-}]=])
+    backfill "%s" { set = "v = slow_at(id)", where = "v IS NULL", target = "%s" },
+    rollback = sql [[UPDATE %s SET v = NULL]] },
+}]=], tbl, policy or "", tbl, target, tbl))
+  end
+
+  it("stops at a single row that takes longer than its target, after its retries, and says why", function()
+    local name, c <close> = slow_rows("slowrow", 3000, "i = 2000", 0.3)
+    local pb = slow_fill("slowrow", "100ms", 'retries = 1, on_failure = "stop",')
     local r = H.run_db(name, { pb })
     local out = r.stdout .. r.stderr
     assert.equal(1, r.status, out)
@@ -244,18 +253,8 @@ playbook "one slow row" {
   end)
 
   it("takes an operator's pg_cancel_backend for what it is, not for a batch past its target", function()
-    local name = H.fresh_db("bf")
-    local c <close> = H.connect(name)
-    c:exec([[CREATE TABLE cancelled (id bigint PRIMARY KEY, v text);
-             INSERT INTO cancelled SELECT g, NULL FROM generate_series(1, 3000) g;
-             CREATE FUNCTION slow_at(i bigint) RETURNS text LANGUAGE plpgsql AS
-               $$ BEGIN IF i = 500 THEN PERFORM pg_sleep(30); END IF; RETURN 'x' || i; END $$]])
-    local pb, dir = playbook([=[
-playbook "cancelled" {
-  phase "fill" { transaction = false,
-    backfill "cancelled" { set = "v = slow_at(id)", where = "v IS NULL", target = "60s" },
-    rollback = sql [[UPDATE cancelled SET v = NULL]] },
-}]=])
+    local name, c <close> = slow_rows("cancelled", 3000, "i = 500", 30)
+    local pb, dir = slow_fill("cancelled", "60s")
     local out = dir .. "/out"
     local h <close> = H.spawn_migrun({ "--db", H.conninfo(name), pb }, { stdout = out, stderr = out .. ".err" })
     local pid
