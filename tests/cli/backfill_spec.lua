@@ -541,76 +541,72 @@ playbook "lag" {
 end)
 
 describe("backfill batches and locks", function()
+  -- a fresh database with tbl (id, v, w, n) of 5,000 rows, a playbook that fills w and counts
+  -- each row's updates in n (size: the backfill's batch or target; policy: lines before its
+  -- phase), and a psql session that runs sql meanwhile (it holds a lock, then lets go) ->
+  -- dbname, a connection, the playbook, the session
+  local function held(tbl, size, policy, sql)
+    local name = H.fresh_db("bf")
+    local c = H.connect(name)
+    c:exec(string.format([[CREATE TABLE %s (id bigint PRIMARY KEY, v text, w text, n int NOT NULL DEFAULT 0);
+                           INSERT INTO %s SELECT g, 'v' || g, NULL, 0 FROM generate_series(1, 5000) g]], tbl, tbl))
+    local pb = playbook(string.format([=[
+playbook "%s" {
+  %s
+  phase "fill" { transaction = false,
+    backfill "%s" { set = "w = upper(v), n = n + 1", where = "w IS NULL", %s },
+    rollback = sql [[UPDATE %s SET w = NULL, n = 0]] },
+}]=], tbl, policy, tbl, size, tbl))
+    local holder = proc.spawn({ "psql", "-X", "-q", "-d", H.conninfo(name), "-c", sql },
+                              { stdout = "null", stderr = "null" })
+    return name, c, pb, holder
+  end
+
+  -- the run after the session let go: it succeeded, and every row was updated once
+  local function done_once(c, tbl, r)
+    local out = r.stdout .. r.stderr
+    assert.equal(0, r.status, out)
+    assert.truthy(r.stdout:find("backfill " .. tbl .. ": 5000 rows", 1, true), r.stdout)
+    assert.equal(5000, c:query("SELECT count(*) FILTER (WHERE n = 1 AND w = upper(v)) AS n FROM " .. tbl)[1].n)
+    return out
+  end
+
   -- a fixed batch, and a tuned one: its lock_timeout is half its target at most, so a batch
   -- that waits for the table lock meets a lock timeout (retried at its size), not the target
   for _, size in ipairs({ "batch = 1000", 'target = "200ms"' }) do
     it("retries a batch that meets a lock timeout, and every row is done exactly once (" .. size .. ")", function()
-      local name = H.fresh_db("bf")
-      local c <close> = H.connect(name)
-      c:exec([[CREATE TABLE held (id bigint PRIMARY KEY, v text, w text, n int NOT NULL DEFAULT 0);
-               INSERT INTO held SELECT g, 'v' || g, NULL, 0 FROM generate_series(1, 5000) g]])
-      local pb = playbook([=[
-playbook "held" {
-  lock_timeout = "200ms",
-  phase "fill" { transaction = false,
-    backfill "held" { set = "w = upper(v), n = n + 1", where = "w IS NULL", ]=] .. size .. [=[ },
-    rollback = sql [[UPDATE held SET w = NULL, n = 0]] },
-}]=])
       -- the table is locked against writes before the run starts, and let go about a second later
-      local holder = proc.spawn({ "psql", "-X", "-q", "-d", H.conninfo(name), "-c",
-        "BEGIN; LOCK TABLE held IN SHARE MODE; SELECT pg_sleep(1); COMMIT;" },
-        { stdout = "null", stderr = "null" })
+      local name, c <close>, pb, holder = held("held", size, 'lock_timeout = "200ms",',
+        "BEGIN; LOCK TABLE held IN SHARE MODE; SELECT pg_sleep(1); COMMIT;")
       H.eventually(function()
         return c:query([[SELECT 1 FROM pg_locks l JOIN pg_class k ON k.oid = l.relation
                          WHERE k.relname = 'held' AND l.mode = 'ShareLock' AND l.granted]]).n > 0
       end)
       local r = H.run_db(name, { pb })
       holder:wait(10000)
-      local out = r.stdout .. r.stderr
-      assert.equal(0, r.status, out)
+      local out = done_once(c, "held", r)
       assert.truthy(out:find("a batch: lock_not_available (55P03), rolled back; retrying", 1, true), out)
       -- and says who holds the lock, once
       local _, named = out:gsub("backfill held: its table is locked by pid %d+ %(user [^\n]*" ..
                                 "LOCK TABLE held IN SHARE MODE", "")
       assert.equal(1, named, out)
       assert.falsy(out:find("ran past its target", 1, true), out)
-      assert.truthy(r.stdout:find("backfill held: 5000 rows", 1, true), r.stdout)
-      local counts = c:query([[SELECT count(*) FILTER (WHERE n = 1) AS once, count(*) FILTER (WHERE n <> 1) AS other
-                               FROM held]])
-      assert.equal(5000, counts[1].once)
-      assert.equal(0, counts[1].other)
     end)
   end
-end)
 
-describe("backfill batches and row locks", function()
   it("names the open transaction that holds a row its batch waited for, and goes on once it ends", function()
-    local name = H.fresh_db("bf")
-    local c <close> = H.connect(name)
-    c:exec([[CREATE TABLE rowheld (id bigint PRIMARY KEY, v text, w text, n int NOT NULL DEFAULT 0);
-             INSERT INTO rowheld SELECT g, 'v' || g, NULL, 0 FROM generate_series(1, 5000) g]])
-    local pb = playbook([=[
-playbook "rowheld" {
-  phase "fill" { transaction = false,
-    backfill "rowheld" { set = "w = upper(v), n = n + 1", where = "w IS NULL" },
-    rollback = sql [[UPDATE rowheld SET w = NULL, n = 0]] },
-}]=])
     -- one row, in the second batch, is locked by a transaction that ends about a second later
-    local holder = proc.spawn({ "psql", "-X", "-q", "-d", H.conninfo(name), "-c",
-      "BEGIN; UPDATE rowheld SET v = v WHERE id = 2500; SELECT pg_sleep(1); COMMIT;" },
-      { stdout = "null", stderr = "null" })
+    local name, c <close>, pb, holder = held("rowheld", 'target = "200ms"', "",
+      "BEGIN; UPDATE rowheld SET v = v WHERE id = 2500; SELECT pg_sleep(1); COMMIT;")
     H.eventually(function()
       return c:query([[SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
                        AND wait_event = 'PgSleep']]).n > 0
     end)
     local r = H.run_db(name, { pb })
     holder:wait(10000)
-    local out = r.stdout .. r.stderr
-    assert.equal(0, r.status, out)
+    local out = done_once(c, "rowheld", r)
     assert.truthy(out:find("backfill rowheld: open transactions that wrote to rowheld: pid %d+ %(user [^\n]*" ..
                            "UPDATE rowheld SET v = v WHERE id = 2500"), out)
-    local counts = c:query([[SELECT count(*) FILTER (WHERE n = 1 AND w = upper(v)) AS once FROM rowheld]])
-    assert.equal(5000, counts[1].once)
   end)
 end)
 
