@@ -1416,7 +1416,7 @@ local prepared = 0                                   -- names of the statements 
 -- checks after it did not run: check_all runs them as ever).
 function M.prefetch(ctx, list)
   local db = ctx.db
-  local parts, entries = {}, {}
+  local parts, entries = { "SAVEPOINT " .. BATCH_SP }, {}
   for i, e in ipairs(list or {}) do
     local item = kinds[e.kind].sql and batch_item(ctx, e, true)
     if item then
@@ -1426,9 +1426,10 @@ function M.prefetch(ctx, list)
         local name = "migrun_check_" .. prepared
         local args = {}
         for k = 2, item.n do args[k - 1] = literal(db, item[k]) end
-        local _ = name
-        parts[#parts + 1] = item[1]:gsub("%$(%d)", function(d) return args[tonumber(d)] end)
+        parts[#parts + 1] = "PREPARE " .. name .. " AS " .. item[1]
+        parts[#parts + 1] = "EXECUTE " .. name .. "(" .. table.concat(args, ", ") .. ")"
         en.at = #parts
+        parts[#parts + 1] = "DEALLOCATE " .. name
       else
         parts[#parts + 1] = item[1]
         en.at = #parts
@@ -1438,6 +1439,7 @@ function M.prefetch(ctx, list)
     end
   end
   if #entries == 0 then return nil end
+  parts[#parts + 1] = "RELEASE SAVEPOINT " .. BATCH_SP
   local function take(results, from)
     local answers, failed = {}, results.failed and results.failed - from + 1
     for _, en in ipairs(entries) do

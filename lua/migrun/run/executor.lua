@@ -357,7 +357,9 @@ local function apply_tx(run, ph, pending, attempt)
   -- synchronous_commit = off: the phase's COMMIT does not wait for its WAL flush; the run's
   -- last commit (ledger.finish_run) does, which makes every earlier phase durable with it (WAL
   -- is sequential), and a crash can only lose the newest phases together with their ledger rows
-  local tx <close> = db:begin(nil, { lazy = true })
+  local tx <close> = db:begin(string.format("SET LOCAL lock_timeout = %d; SET LOCAL statement_timeout = %d; " ..
+                                            "SET LOCAL synchronous_commit = off", lt // 1000000, timeout),
+                              { lazy = true })
   run.tx = tx
   client_limit(db, timeout)
   run.local_timeout = timeout
