@@ -459,37 +459,46 @@ function M.run(run, ph, st, t_phase)
   commits(cp and cp.rows_done or 0)
   local total = estimate(db, st)
   local n = st.fixed_batch or 1000
-  -- the target holds a tuned batch's statement: it runs under a statement_timeout of the
-  -- target, set before it and restored after it in the same pipeline (one implicit
-  -- transaction: when it fails, the first set_config rolls back with it). Its lock_timeout
-  -- becomes half the target at most, so a batch that waits for a lock from its start (a table
-  -- lock: it holds no row yet) meets a lock timeout, retried at the same size, rather than
-  -- the target, which halves the batch. Not with batch = N, nor when the playbook's
-  -- statement_timeout or a budget is tighter.
-  local cap_ms
-  if not st.fixed_batch then
-    local limit = executor.timeout_now(run, ph, t_phase or clock.now(), st)
-    local ms = math.max(1, st.target_ns // 1000000)
-    if limit == 0 or ms < limit then cap_ms = ms end
-  end
-  local cap_set, cap_reset
-  if cap_ms then
-    local now = db:query([[SELECT (SELECT setting FROM pg_settings WHERE name = 'statement_timeout') AS st,
-                                  (SELECT setting FROM pg_settings WHERE name = 'lock_timeout')::int AS lt]])[1]
-    local half = math.max(1, cap_ms // 2)
-    local settings = "SELECT set_config('statement_timeout', '%s', false), set_config('lock_timeout', '%s', false)"
-    cap_set = string.format(settings, cap_ms, (now.lt > 0 and now.lt < half) and now.lt or half)
-    cap_reset = string.format(settings, math.tointeger(tonumber(now.st)) or 0, now.lt)
+  -- Each batch runs under a statement_timeout, set before it and restored after it in its own
+  -- pipeline (one implicit transaction: when it fails, the first set_config rolls back with
+  -- it). A tuned batch's is its target, a hard limit: one still running then is cut (below).
+  -- Its lock_timeout becomes half the target at most, so a batch that waits for a lock from its
+  -- start (a table lock: it holds no row yet) meets a lock timeout, retried at its size, rather
+  -- than the target, which halves it. A fixed batch's (batch = N), or where it is tighter, is
+  -- what the playbook's statement_timeout and the budgets leave, as for an SQL step's
+  -- statement: a batch past it fails the step; a budget that has run out stops the backfill
+  -- before its next batch.
+  local session = db:query([[SELECT (SELECT setting FROM pg_settings WHERE name = 'statement_timeout') AS st,
+                                    (SELECT setting FROM pg_settings WHERE name = 'lock_timeout')::int AS lt]])[1]
+  local SETTINGS = "SELECT set_config('statement_timeout', '%s', false), set_config('lock_timeout', '%s', false)"
+  local reset = string.format(SETTINGS, math.tointeger(tonumber(session.st)) or 0, session.lt)
+  local target_ms = not st.fixed_batch and math.max(1, st.target_ns // 1000000) or nil
+  local limit = {}     -- the last batch's: ms, cut (it is the target), source (the budget that set it)
+  local t_step = clock.now()
+  local function limits()
+    local ms, source = executor.timeout_now(run, ph, t_phase or t_step, st)
+    -- the step's own budget counts from its start, over all its batches
+    if st.budget and not st.budget.warn then
+      local spent = clock.since(t_step)
+      executor.check_budget(run, "step " .. st.name, st.budget, spent)      -- raises once it has run out
+      local left = math.max(1, (st.budget.ns - spent) // 1000000)
+      if ms == 0 or left < ms then ms, source = left, { what = "step " .. st.name, budget = st.budget } end
+    end
+    if target_ms and (ms == 0 or target_ms < ms) then return { ms = target_ms, cut = true } end
+    return { ms = ms > 0 and ms or nil, source = source }
   end
   -- a batch: its statement (a list of items for conn:batch: the work first, the one that
-  -- answers last) under the cap when there is one -> the answer's first row
+  -- answers last) under its limit -> the answer's first row
   local function statement(items)
-    if not cap_ms then
+    limit = limits()
+    if not limit.ms then
       if #items == 1 then return db:query(table.unpack(items[1], 1, items[1].n))[1] end
       return db:query(items[1] .. ";\n" .. items[2])[1]     -- one message, one transaction
     end
-    table.insert(items, 1, cap_set)
-    items[#items + 1] = cap_reset
+    local half = math.max(1, limit.ms // 2)
+    local lt = limit.cut and (session.lt == 0 or session.lt > half) and half or session.lt
+    table.insert(items, 1, string.format(SETTINGS, limit.ms, lt))
+    items[#items + 1] = reset
     return db:batch(items)[#items - 1][1]
   end
   local done, batches, t0 = 0, 0, clock.now()
@@ -587,9 +596,9 @@ function M.run(run, ph, st, t_phase)
         end
         return got, ns
       end
-      if not (cap_ms and errors.is_sql(got, "57014") and got.index == 2 and not sys.interrupted()
-              and clock.since(tb) >= cap_ms * 1000000) then
-        error(got, 0)
+      if not (limit.cut and errors.is_sql(got, "57014") and got.index == 2 and not sys.interrupted()
+              and clock.since(tb) >= limit.ms * 1000000) then
+        error(executor.as_budget_error(got, limit.source), 0)
       end
       if n == 1 then
         got.retry_reason = string.format("its one %s ran past its target %s", unit, clock.format(st.target_ns))
@@ -598,7 +607,7 @@ function M.run(run, ph, st, t_phase)
         error(got, 0)
       end
       cut, halved = cut + 1, halved + 1
-      out:event("backfill_cut", { step = st.name, batch = n, next = n // 2, target_ms = cap_ms })
+      out:event("backfill_cut", { step = st.name, batch = n, next = n // 2, target_ms = limit.ms })
       n = n // 2
     end
   end

@@ -226,19 +226,19 @@ playbook "capped" {
         $$ BEGIN IF %s THEN PERFORM pg_sleep(%s); END IF; RETURN 'x' || i; END $$]], tbl, tbl, n, cond, secs))
     return name, c
   end
-  local function slow_fill(tbl, target, policy)
+  local function slow_fill(tbl, size, policy)
     return playbook(string.format([=[
 playbook "%s" {
   %s
   phase "fill" { transaction = false,
-    backfill "%s" { set = "v = slow_at(id)", where = "v IS NULL", target = "%s" },
+    backfill "%s" { set = "v = slow_at(id)", where = "v IS NULL", %s },
     rollback = sql [[UPDATE %s SET v = NULL]] },
-}]=], tbl, policy or "", tbl, target, tbl))
+}]=], tbl, policy or "", tbl, size, tbl))
   end
 
   it("stops at a single row that takes longer than its target, after its retries, and says why", function()
     local name, c <close> = slow_rows("slowrow", 3000, "i = 2000", 0.3)
-    local pb = slow_fill("slowrow", "100ms", 'retries = 1, on_failure = "stop",')
+    local pb = slow_fill("slowrow", 'target = "100ms"', 'retries = 1, on_failure = "stop",')
     local r = H.run_db(name, { pb })
     local out = r.stdout .. r.stderr
     assert.equal(1, r.status, out)
@@ -252,9 +252,36 @@ playbook "%s" {
     assert.equal(1999, c:query("SELECT count(*) AS n FROM slowrow WHERE v IS NOT NULL")[1].n)
   end)
 
+  it("holds a fixed batch to the playbook's statement_timeout, as an SQL step's statement", function()
+    local name, c <close> = slow_rows("limited", 3000, "i = 1500", 0.3)
+    local pb = slow_fill("limited", "batch = 1000", 'statement_timeout = "100ms",')
+    local r = H.run_db(name, { pb })
+    local out = r.stdout .. r.stderr
+    assert.equal(1, r.status, out)
+    assert.truthy(out:find("ERROR 57014: canceling statement due to statement timeout", 1, true), out)
+    assert.falsy(out:find("ran past its target", 1, true), out)
+    -- the batch before it rolled back too (on_failure = "rollback")
+    assert.equal(0, c:query("SELECT count(*) AS n FROM limited WHERE v IS NOT NULL")[1].n)
+  end)
+
+  it("stops at its budget between batches, keeping the batches done", function()
+    local name, c <close> = slow_rows("budgeted", 5000, "false", 0)
+    local pb = slow_fill("budgeted", 'batch = 1000, max_rate = "2000/s", budget = "1s"', 'on_failure = "stop",')
+    local r = H.run_db(name, { pb })
+    local out = r.stdout .. r.stderr
+    assert.equal(1, r.status, out)
+    -- between batches ("took 1.00s, over its budget"), or in the batch that ran into it, whose
+    -- statement_timeout was what the budget had left ("was stopped at its budget")
+    assert.truthy(out:find("step backfill budgeted took [%d.]+s, over its budget of 1s") or
+                  out:find("step backfill budgeted was stopped at its budget of 1s", 1, true), out)
+    local n = c:query("SELECT count(*) AS n FROM budgeted WHERE v IS NOT NULL")[1].n
+    assert.truthy(n >= 1000 and n < 5000, n)
+    assert.equal(n, query(name, "SELECT rows_done FROM migrun.backfill")[1].rows_done)
+  end)
+
   it("takes an operator's pg_cancel_backend for what it is, not for a batch past its target", function()
     local name, c <close> = slow_rows("cancelled", 3000, "i = 500", 30)
-    local pb, dir = slow_fill("cancelled", "60s")
+    local pb, dir = slow_fill("cancelled", 'target = "60s"')
     local out = dir .. "/out"
     local h <close> = H.spawn_migrun({ "--db", H.conninfo(name), pb }, { stdout = out, stderr = out .. ".err" })
     local pid

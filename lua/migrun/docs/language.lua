@@ -304,8 +304,9 @@ form (`from`, `select`) inserts into TABLE the rows of SOURCE.]],
           "(its rows and checkpoint roll back) and tried again at half the size, so no batch holds its row " ..
           "locks longer. Its lock_timeout is half the target at most: a batch waiting for a lock is " ..
           "retried at the same size, as a lock timeout is. A single row or key that takes longer than the " ..
-          "target is retried the same way, then fails the step. With batch = N, or a tighter " ..
-          "statement_timeout or budget, the target does not apply.",
+          "target is retried the same way, then fails the step. With batch = N, or where the playbook's " ..
+          "statement_timeout or what a budget leaves is tighter, a batch runs under that instead, and one " ..
+          "past it fails the step, as an SQL statement would.",
           'backfill "t" { set = "v = 1", where = "v IS NULL", target = "100ms" }' },
         { "max_rate", "N | \"Nk/s\"", "At most this many rows per second (2000, \"50k/s\").",
           'backfill "t" { set = "v = 1", where = "v IS NULL", max_rate = "50k/s" }' },
@@ -327,7 +328,9 @@ form (`from`, `select`) inserts into TABLE the rows of SOURCE.]],
           'backfill "tools" { from = "dh_tool", select = "id, name", on_conflict = "(id) DO NOTHING" }' },
         { "name", "TEXT", "The step's name (default \"backfill TABLE\").",
           'backfill "t" { set = "v = 1", where = "v IS NULL", name = "fill v" }' },
-        { "budget", "DURATION | { DURATION, warn = true }", "The time this step may take.",
+        { "budget", "DURATION | { DURATION, warn = true }", "The time this step may take, over all " ..
+          "its batches: once it has run out the backfill stops before its next batch (the batches done " ..
+          "are kept, the step is partly applied and on_failure applies).",
           'backfill "t" { set = "v = 1", where = "v IS NULL", budget = "2h" }' },
       },
       context = "steps",

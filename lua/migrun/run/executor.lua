@@ -114,8 +114,9 @@ local function client_limit(db, timeout_ms)
   db:set_client_timeout(timeout_ms and timeout_ms > 0 and timeout_ms + M.CLIENT_GRACE_MS or nil)
 end
 
--- a statement cancelled by a statement_timeout that a budget set is that budget's over-run
-local function as_budget_error(err, source)
+--- executor.as_budget_error(err, source) -> err, or the budget's over-run when err is a
+-- statement cancelled by a statement_timeout that budget set (source, from timeout_now)
+function M.as_budget_error(err, source)
   if source and errors.is_sql(err, "57014") and not sys.interrupted() then
     local e = budget_error(source.what, 0, source.budget, true)
     e.cause = err
@@ -212,7 +213,7 @@ local function exec_autocommit(run, ph, text, stmt, name, t_phase, st)
     local ok, res = pcall(watch.exec, run, stmt.sql, { what = "phase '" .. ph.name .. "'", limit_ms = timeout,
       lock_timeout_ms = (ph.lock_timeout or run.pb.lock_timeout) // 1000000, autocommit = true })
     if ok then return res.affected or 0 end
-    res = as_budget_error(res, source)
+    res = M.as_budget_error(res, source)
     if errors.is_sql(res) then
       res.file = name
       local byte = stmt.start
@@ -267,7 +268,7 @@ local function exec_step(run, ph, st, t_phase, transactional)
     client_limit(db, timeout)
     local deadline = source and (clock.now() + timeout * 1000000) or nil
     local ok, r = pcall(with_deadline, deadline, source, st.fn, db, run:api(ph.name, st.name))
-    if not ok then error(as_budget_error(r, source), 0) end
+    if not ok then error(M.as_budget_error(r, source), 0) end
     return math.type(r) == "integer" and r or 0
   end
   local name = st.file or run.pb.file
@@ -303,7 +304,7 @@ local function exec_step(run, ph, st, t_phase, transactional)
     end
     return prefix
   end })
-  if not ok then error(locate_inline(as_budget_error(res, source), st), 0) end
+  if not ok then error(locate_inline(M.as_budget_error(res, source), st), 0) end
   return res.rows
 end
 
