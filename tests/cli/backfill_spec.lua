@@ -235,13 +235,18 @@ playbook "%s" {
     rollback = sql [[UPDATE %s SET v = NULL]] },
 }]=], tbl, policy or "", tbl, size, tbl))
   end
-
-  it("stops at a single row that takes longer than its target, after its retries, and says why", function()
-    local name, c <close> = slow_rows("slowrow", 3000, "i = 2000", 0.3)
-    local pb = slow_fill("slowrow", 'target = "100ms"', 'retries = 1, on_failure = "stop",')
-    local r = H.run_db(name, { pb })
+  -- the two, run once, and it fails -> dbname, a connection, all it printed
+  local function fails_slowly(tbl, n, cond, secs, size, policy)
+    local name, c = slow_rows(tbl, n, cond, secs)
+    local r = H.run_db(name, { (slow_fill(tbl, size, policy)) })
     local out = r.stdout .. r.stderr
     assert.equal(1, r.status, out)
+    return name, c, out
+  end
+
+  it("stops at a single row that takes longer than its target, after its retries, and says why", function()
+    local name, c <close>, out = fails_slowly("slowrow", 3000, "i = 2000", 0.3, 'target = "100ms"',
+                                              'retries = 1, on_failure = "stop",')
     assert.truthy(out:find("a batch: its one key ran past its target 100ms (57014), rolled back; retrying", 1, true),
                   out)
     assert.truthy(out:find("57014", 1, true), out)
@@ -253,11 +258,8 @@ playbook "%s" {
   end)
 
   it("holds a fixed batch to the playbook's statement_timeout, as an SQL step's statement", function()
-    local name, c <close> = slow_rows("limited", 3000, "i = 1500", 0.3)
-    local pb = slow_fill("limited", "batch = 1000", 'statement_timeout = "100ms",')
-    local r = H.run_db(name, { pb })
-    local out = r.stdout .. r.stderr
-    assert.equal(1, r.status, out)
+    local _, c <close>, out = fails_slowly("limited", 3000, "i = 1500", 0.3, "batch = 1000",
+                                           'statement_timeout = "100ms",')
     assert.truthy(out:find("ERROR 57014: canceling statement due to statement timeout", 1, true), out)
     assert.falsy(out:find("ran past its target", 1, true), out)
     -- the batch before it rolled back too (on_failure = "rollback")
@@ -265,11 +267,9 @@ playbook "%s" {
   end)
 
   it("stops at its budget between batches, keeping the batches done", function()
-    local name, c <close> = slow_rows("budgeted", 5000, "false", 0)
-    local pb = slow_fill("budgeted", 'batch = 1000, max_rate = "2000/s", budget = "1s"', 'on_failure = "stop",')
-    local r = H.run_db(name, { pb })
-    local out = r.stdout .. r.stderr
-    assert.equal(1, r.status, out)
+    local name, c <close>, out = fails_slowly("budgeted", 5000, "false", 0,
+                                              'batch = 1000, max_rate = "2000/s", budget = "1s"',
+                                              'on_failure = "stop",')
     -- between batches ("took 1.00s, over its budget"), or in the batch that ran into it, whose
     -- statement_timeout was what the budget had left ("was stopped at its budget")
     assert.truthy(out:find("step backfill budgeted took [%d.]+s, over its budget of 1s") or
