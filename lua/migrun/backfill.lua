@@ -474,16 +474,8 @@ function M.run(run, ph, st, t_phase)
   local reset = string.format(SETTINGS, math.tointeger(tonumber(session.st)) or 0, session.lt)
   local target_ms = not st.fixed_batch and math.max(1, st.target_ns // 1000000) or nil
   local limit = {}     -- the last batch's: ms, cut (it is the target), source (the budget that set it)
-  local t_step = clock.now()
   local function limits()
-    local ms, source = executor.timeout_now(run, ph, t_phase or t_step, st)
-    -- the step's own budget counts from its start, over all its batches
-    if st.budget and not st.budget.warn then
-      local spent = clock.since(t_step)
-      executor.check_budget(run, "step " .. st.name, st.budget, spent)      -- raises once it has run out
-      local left = math.max(1, (st.budget.ns - spent) // 1000000)
-      if ms == 0 or left < ms then ms, source = left, { what = "step " .. st.name, budget = st.budget } end
-    end
+    local ms, source = executor.timeout_now(run, ph, t_phase, st)   -- raises once a budget has run out
     if target_ms and (ms == 0 or target_ms < ms) then return { ms = target_ms, cut = true } end
     return { ms = ms > 0 and ms or nil, source = source }
   end

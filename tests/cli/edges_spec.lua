@@ -107,6 +107,19 @@ playbook "sleepy" {
     assert.equal(1, r.status, r.stdout .. r.stderr)
     assert.truthy(r.stderr:find("was stopped at its budget of 1s", 1, true), r.stderr)
   end)
+
+  it("counts an SQL step's budget over all its statements: the second gets what the first left", function()
+    -- each statement alone fits the budget; the two do not. Before, each got the whole budget,
+    -- both ran, and the step failed only afterwards ("took 1.2s, over its budget")
+    local pb = playbook([=[
+playbook "two sleeps" {
+  phase "sleep" { sql("SELECT pg_sleep(0.6); SELECT pg_sleep(0.6)", { name = "sleeps", budget = "1s" }) },
+}]=])
+    local name = fresh()
+    local r = run(name, { pb })
+    assert.equal(1, r.status, r.stdout .. r.stderr)
+    assert.truthy(r.stderr:find("step sleeps was stopped at its budget of 1s", 1, true), r.stdout .. r.stderr)
+  end)
 end)
 
 describe("a transaction = false step that fails half-way", function()

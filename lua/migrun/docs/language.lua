@@ -201,7 +201,8 @@ The `--set` variables expand as psql's do: `:name`, `:'name'` (a literal) and `:
 identifier). The step's checksum is of the SQL that runs, so a changed file, or another
 value, is drift.]],
       options = {
-        { "budget", "DURATION | { DURATION, warn = true }", "The time this step may take.",
+        { "budget", "DURATION | { DURATION, warn = true }", "The time this step may take, over all its " ..
+          "statements: each gets a statement_timeout from what is left.",
           'sql("SELECT pg_sleep(0.1)", { budget = "1s" })' },
         { "name", "TEXT", "Its name in plans, reports and the ledger (default: the file, else " ..
           "\"sql #N\", N its place in the phase).",

@@ -80,7 +80,9 @@ local function limit(run, ph, t_phase, st)
   local function consider(left, w, bb)
     if left and (not ns or left < ns) then ns, what, b = left, w, bb end
   end
-  if st and st.budget and not st.budget.warn then consider(st.budget.ns, "step " .. st.name, st.budget) end
+  if st and st.budget and not st.budget.warn then
+    consider(st.budget.ns - clock.since(run.step_started or clock.now()), "step " .. st.name, st.budget)
+  end
   -- an undo is never stopped by the time the phase or the run was given: a budget that ran
   -- out may be why it is undone (a rollback's own budget still holds)
   if run.undoing then return ns, what, b end
@@ -252,6 +254,7 @@ end
 -- from what is left of the budgets; returns rows affected
 local function exec_step(run, ph, st, t_phase, transactional)
   local db = run.db
+  run.step_started = clock.now()   -- a step's budget counts over all its statements (or batches)
   if st.kind == "backfill" then
     return require("migrun.backfill").run(run, ph, st, t_phase)   -- counts run.committed itself
   end
